@@ -1,0 +1,150 @@
+// Package config reads syncd's YAML configuration: defaults first, then the
+// file (unknown keys are an error, ${VAR} expands from the environment), then
+// secrets from files or systemd credentials, then Validate, which names every
+// bad field at once. A configuration that fails here fails before any network
+// call.
+package config
+
+import "time"
+
+// Config is the whole configuration file.
+type Config struct {
+	// Schedule is a cron expression (5 fields, or a descriptor such as
+	// @hourly) used by the daemon; ignored with --once.
+	Schedule string `yaml:"schedule"`
+	LDAP     LDAP   `yaml:"ldap"`
+	SCIM     SCIM   `yaml:"scim"`
+	State    State  `yaml:"state"`
+	Safety   Safety `yaml:"safety"`
+	Log      Log    `yaml:"log"`
+	// HTTP is the opt-in listen address for /healthz, /readyz and /metrics.
+	HTTP HTTP `yaml:"http"`
+}
+
+type LDAP struct {
+	URL                string   `yaml:"url"`
+	StartTLS           bool     `yaml:"startTLS"`
+	RootCAFile         string   `yaml:"rootCAFile"`
+	InsecureSkipVerify bool     `yaml:"insecureSkipVerify"`
+	BindDN             string   `yaml:"bindDN"`
+	BindPassword       Secret   `yaml:"bindPassword"`
+	BindPasswordFile   string   `yaml:"bindPasswordFile"`
+	Timeout            Duration `yaml:"timeout"`
+	PageSize           int      `yaml:"pageSize"`
+	// Flavor is openldap, activedirectory, freeipa or 389ds; it sets the
+	// defaults of Attributes.ID, Disabled and Users.Filter.
+	Flavor     string            `yaml:"flavor"`
+	Users      Users             `yaml:"users"`
+	Attributes Attributes        `yaml:"attributes"`
+	Disabled   Disabled          `yaml:"disabled"`
+	// OmniAttributes maps an Omni user attribute reference to an LDAP attribute.
+	OmniAttributes map[string]string `yaml:"omniAttributes"`
+}
+
+type Users struct {
+	BaseDNs []string `yaml:"baseDNs"`
+	// Scope is sub or one.
+	Scope  string `yaml:"scope"`
+	Filter string `yaml:"filter"`
+	// MemberOf lists group DNs; a user in any of them is in scope (on Active
+	// Directory through nested groups too).
+	MemberOf []string `yaml:"memberOf"`
+}
+
+type Attributes struct {
+	ID          string `yaml:"id"`
+	UserName    string `yaml:"userName"`
+	DisplayName string `yaml:"displayName"`
+	GivenName   string `yaml:"givenName"`
+	FamilyName  string `yaml:"familyName"`
+}
+
+// Disabled says how a disabled account is recognised. Kind is one of
+// "attribute" (Attribute equals Value, case-insensitively), "present"
+// (Attribute has any value, e.g. pwdAccountLockedTime), "uac" (Active
+// Directory userAccountControl bit 0x2), "nsaccountlock" (389-DS/FreeIPA,
+// value TRUE) or "none". When only Attribute and Value are set, Kind is
+// "attribute".
+type Disabled struct {
+	Kind      string `yaml:"kind"`
+	Attribute string `yaml:"attribute"`
+	Value     string `yaml:"value"`
+}
+
+type SCIM struct {
+	// URL is the SCIM base, e.g. https://acme.omniapp.co/api/scim/v2.
+	URL       string `yaml:"url"`
+	Token     Secret `yaml:"token"`
+	TokenFile string `yaml:"tokenFile"`
+	// UsersPath is "users" (as Omni documents) or "Users".
+	UsersPath         string   `yaml:"usersPath"`
+	RequestsPerMinute int      `yaml:"requestsPerMinute"`
+	Timeout           Duration `yaml:"timeout"`
+	// MaxAttempts bounds the tries of one request (first try included).
+	MaxAttempts int `yaml:"maxAttempts"`
+	// MaxElapsed bounds the total time spent on one operation with retries.
+	MaxElapsed Duration `yaml:"maxElapsed"`
+	// Deprovision is deactivate, delete or none.
+	Deprovision string `yaml:"deprovision"`
+}
+
+type State struct {
+	DatabaseURL     Secret `yaml:"databaseURL"`
+	DatabaseURLFile string `yaml:"databaseURLFile"`
+}
+
+type Safety struct {
+	// DeprovisionAfter is the grace period before a missing or disabled user
+	// is deprovisioned.
+	DeprovisionAfter Duration `yaml:"deprovisionAfter"`
+	// DeprovisionAfterRuns, when above zero, also requires that many
+	// consecutive good runs to have missed the user.
+	DeprovisionAfterRuns  int     `yaml:"deprovisionAfterRuns"`
+	MaxDeprovisionsPerRun int     `yaml:"maxDeprovisionsPerRun"`
+	MaxDeprovisionPercent float64 `yaml:"maxDeprovisionPercent"`
+	// MinSourceFraction: a source with fewer in-scope users than this
+	// fraction of the last good run plans no deprovisions.
+	MinSourceFraction float64 `yaml:"minSourceFraction"`
+	// CanaryDNs must all be found in scope, or no deprovisions are planned.
+	CanaryDNs []string `yaml:"canaryDNs"`
+}
+
+type Log struct {
+	// Level is trace, debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is json, console or auto (console on a terminal).
+	Format string `yaml:"format"`
+}
+
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// Duration is a time.Duration written as "30s" in YAML.
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Secret holds a password, token or URL with credentials. It never prints its
+// value: fmt, %v, JSON and YAML all show a placeholder, so a config or an
+// error that includes one leaks nothing. Use Reveal at the point of use.
+type Secret string
+
+// Reveal returns the secret value.
+func (s Secret) Reveal() string { return string(s) }
+
+const redacted = "[REDACTED]"
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+func (s Secret) GoString() string { return s.String() }
+
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
+
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }

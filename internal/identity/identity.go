@@ -1,0 +1,149 @@
+// Package identity defines the user value that the directory side and the Omni
+// side agree on: how a directory entry is named, normalised and fingerprinted,
+// and what syncd remembers about a user it has linked to Omni. It does no I/O,
+// so every other package can depend on it.
+package identity
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/mail"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// User is one directory user as Omni should see it.
+type User struct {
+	// ID is the directory's stable id (entryUUID, objectGUID in canonical
+	// form, ipaUniqueID, nsUniqueId). Users are keyed by it, never by DN or
+	// email, so renames and email changes are updates.
+	ID string `json:"id"`
+	// DN is where the entry was found; informational only.
+	DN string `json:"dn,omitempty"`
+	// UserName is the Omni userName: a lower-cased email address.
+	UserName    string `json:"userName"`
+	DisplayName string `json:"displayName"`
+	GivenName   string `json:"givenName,omitempty"`
+	FamilyName  string `json:"familyName,omitempty"`
+	// Active is false when the directory marks the account disabled.
+	Active bool `json:"active"`
+	// Attributes are Omni user attributes (urn:omni:params:1.0:UserAttribute),
+	// keyed by the attribute's reference id in Omni.
+	Attributes map[string]string `json:"attributes,omitempty"`
+}
+
+// Hash fingerprints what syncd sends to Omni for the user: userName,
+// displayName and the Omni user attributes. Active state is tracked apart,
+// because it drives deprovisioning rather than updates. Equal content gives an
+// equal hash whatever the map order.
+func (u User) Hash() string {
+	h := sha256.New()
+	field := func(s string) {
+		// Length-prefix every field so that no two distinct users encode alike.
+		fmt.Fprintf(h, "%d:%s;", len(s), s)
+	}
+	field(u.UserName)
+	field(u.DisplayName)
+	keys := make([]string, 0, len(u.Attributes))
+	for k := range u.Attributes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		field(k)
+		field(u.Attributes[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Status is the lifecycle of a user syncd has linked to Omni.
+type Status string
+
+const (
+	// StatusActive: syncd created or adopted the user and it is active in Omni.
+	StatusActive Status = "active"
+	// StatusDeprovisioned: syncd deactivated or deleted the user in Omni.
+	StatusDeprovisioned Status = "deprovisioned"
+)
+
+// Origin says how a linked user came under syncd's management.
+type Origin string
+
+const (
+	OriginCreated Origin = "created"
+	OriginAdopted Origin = "adopted"
+)
+
+// Linked is what syncd remembers about a user it manages in Omni: the values
+// it last pushed (in User), the Omni id, and how long the user has been
+// missing from the directory.
+type Linked struct {
+	User
+	SCIMID string `json:"scimId"`
+	// Hash is User.Hash() of the values last pushed to Omni.
+	Hash   string `json:"hash"`
+	Status Status `json:"status"`
+	Origin Origin `json:"origin"`
+	// FirstMissingAt is when a good run first did not find the user in scope
+	// (or found it disabled); zero while the user is present and enabled.
+	FirstMissingAt time.Time `json:"firstMissingAt,omitzero"`
+	// MissingRuns counts consecutive good runs that missed the user.
+	MissingRuns int `json:"missingRuns,omitempty"`
+}
+
+// SkipReason is why a directory entry could not become a User.
+type SkipReason string
+
+const (
+	SkipNoID           SkipReason = "no_id"
+	SkipNoEmail        SkipReason = "no_email"
+	SkipInvalidEmail   SkipReason = "invalid_email"
+	SkipDuplicateEmail SkipReason = "duplicate_email"
+	SkipInvalidUTF8    SkipReason = "invalid_utf8"
+	SkipOversized      SkipReason = "oversized_value"
+	SkipDuplicateID    SkipReason = "duplicate_id"
+)
+
+// Skipped is a directory entry left out of a run, with the reason.
+type Skipped struct {
+	DN     string     `json:"dn"`
+	ID     string     `json:"id,omitempty"`
+	Reason SkipReason `json:"reason"`
+	Detail string     `json:"detail,omitempty"`
+}
+
+// MaxValueBytes bounds any single mapped value; Omni and the audit log have no
+// use for larger ones, and an oversized value is more likely corruption.
+const MaxValueBytes = 1024
+
+var (
+	ErrNoEmail      = errors.New("no email")
+	ErrInvalidEmail = errors.New("invalid email")
+)
+
+// NormalizeEmail trims and lower-cases an email address and checks that it is
+// a bare addr-spec with a dotted domain. Omni uses the email as the userName,
+// and matching is treated as case-insensitive.
+func NormalizeEmail(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", ErrNoEmail
+	}
+	if !utf8.ValidString(s) {
+		return "", fmt.Errorf("%w: not valid UTF-8", ErrInvalidEmail)
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s {
+		return "", fmt.Errorf("%w: %q", ErrInvalidEmail, s)
+	}
+	at := strings.LastIndexByte(s, '@')
+	local, domain := s[:at], s[at+1:]
+	if local == "" || !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
+		return "", fmt.Errorf("%w: %q", ErrInvalidEmail, s)
+	}
+	return strings.ToLower(s), nil
+}
