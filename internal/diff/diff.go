@@ -1,0 +1,218 @@
+// Package diff plans a sync: given the users the directory wants and the users
+// syncd has linked in Omni, it decides what to create, update, reactivate and
+// deprovision. It is a pure function with no I/O, so the whole decision can be
+// table- and property-tested, and a dry run shows exactly what a real run
+// would do.
+package diff
+
+import (
+	"sort"
+	"time"
+
+	"github.com/syncd-dev/syncd/internal/identity"
+)
+
+// Kind is the kind of a planned operation.
+type Kind string
+
+const (
+	Create      Kind = "create"
+	Update      Kind = "update"
+	Reactivate  Kind = "reactivate"
+	Deprovision Kind = "deprovision"
+)
+
+// Reasons a linked user is planned for deprovisioning.
+const (
+	ReasonMissing  = "not in directory"
+	ReasonDisabled = "disabled in directory"
+)
+
+// FieldChange is one field that differs between what was last pushed to Omni
+// and what the directory now says.
+type FieldChange struct {
+	Field  string `json:"field"`
+	Before string `json:"before"`
+	After  string `json:"after"`
+}
+
+// Op is one planned operation.
+type Op struct {
+	Kind Kind `json:"kind"`
+	// User holds the desired values; for a deprovision, the values last pushed.
+	User identity.User `json:"user"`
+	// Known is the linked user, nil for a create.
+	Known *identity.Linked `json:"-"`
+	// Changes lists what an update or reactivation changes.
+	Changes []FieldChange `json:"changes,omitempty"`
+	// Reason says why a user is deprovisioned, waiting or held.
+	Reason string `json:"reason,omitempty"`
+	// Due is when a waiting user becomes due for deprovisioning (zero when
+	// only a run count is awaited).
+	Due time.Time `json:"due,omitzero"`
+}
+
+// Mark records, for a linked user, how long a good run has missed it. A zero
+// FirstMissingAt clears the mark.
+type Mark struct {
+	ID             string
+	FirstMissingAt time.Time
+	MissingRuns    int
+}
+
+// Options tune a plan.
+type Options struct {
+	Now time.Time
+	// DeprovisionAfter is the grace period: a user missing (or disabled) for
+	// less than this is not deprovisioned yet.
+	DeprovisionAfter time.Duration
+	// DeprovisionAfterRuns, when above zero, also requires that many
+	// consecutive good runs to have missed the user.
+	DeprovisionAfterRuns int
+	// TrustAbsence says whether the source result may be read as "users not
+	// in it are gone". When false (incomplete, empty or implausible source)
+	// nothing is deprovisioned, no missing mark advances, and users that would
+	// otherwise count as missing are listed in Held.
+	TrustAbsence bool
+}
+
+// Plan is the outcome of planning.
+type Plan struct {
+	Create      []Op `json:"create"`
+	Update      []Op `json:"update"`
+	Reactivate  []Op `json:"reactivate"`
+	Deprovision []Op `json:"deprovision"`
+	// Waiting users are missing or disabled but inside the grace period.
+	Waiting []Op `json:"waiting"`
+	// Held users would be missing, but the source result is not trusted for
+	// absences this run.
+	Held []Op `json:"held"`
+	// Unchanged counts linked, active users whose content matches.
+	Unchanged int `json:"unchanged"`
+	// Ignored counts disabled directory users that syncd never linked, or
+	// that it already deprovisioned: nothing is to be done for them.
+	Ignored int `json:"ignored"`
+	// Marks are the missing-mark changes to store after a good run.
+	Marks []Mark `json:"-"`
+}
+
+// Changes reports whether the plan would send anything to Omni.
+func (p *Plan) Changes() bool {
+	return len(p.Create)+len(p.Update)+len(p.Reactivate)+len(p.Deprovision) > 0
+}
+
+// Compute plans a sync of desired (the directory's users, keyed by ID, at most
+// one per ID) against known (linked users keyed by directory ID).
+func Compute(desired []identity.User, known map[string]identity.Linked, opts Options) Plan {
+	var p Plan
+	seen := make(map[string]bool, len(desired))
+	for _, u := range desired {
+		seen[u.ID] = true
+		k, linked := known[u.ID]
+		switch {
+		case !linked:
+			if u.Active {
+				p.Create = append(p.Create, Op{Kind: Create, User: u})
+			} else {
+				p.Ignored++
+			}
+		case k.Status == identity.StatusDeprovisioned:
+			if u.Active {
+				kk := k
+				p.Reactivate = append(p.Reactivate, Op{Kind: Reactivate, User: u, Known: &kk, Changes: FieldChanges(k.User, u)})
+			} else {
+				p.Ignored++
+			}
+		case !u.Active:
+			p.absent(k, ReasonDisabled, opts)
+		default:
+			if !k.FirstMissingAt.IsZero() || k.MissingRuns > 0 {
+				p.Marks = append(p.Marks, Mark{ID: k.ID})
+			}
+			if u.Hash() == k.Hash {
+				p.Unchanged++
+				continue
+			}
+			kk := k
+			p.Update = append(p.Update, Op{Kind: Update, User: u, Known: &kk, Changes: FieldChanges(k.User, u)})
+		}
+	}
+	for id, k := range known {
+		if seen[id] || k.Status != identity.StatusActive {
+			continue
+		}
+		p.absent(k, ReasonMissing, opts)
+	}
+	for _, ops := range [][]Op{p.Create, p.Update, p.Reactivate, p.Deprovision, p.Waiting, p.Held} {
+		sortOps(ops)
+	}
+	sort.Slice(p.Marks, func(i, j int) bool { return p.Marks[i].ID < p.Marks[j].ID })
+	return p
+}
+
+// absent plans for a linked, active user that the directory no longer offers
+// as an active user in scope.
+func (p *Plan) absent(k identity.Linked, reason string, opts Options) {
+	kk := k
+	op := Op{Kind: Deprovision, User: k.User, Known: &kk, Reason: reason}
+	if !opts.TrustAbsence {
+		p.Held = append(p.Held, op)
+		return
+	}
+	first := k.FirstMissingAt
+	if first.IsZero() {
+		first = opts.Now
+	}
+	runs := k.MissingRuns + 1
+	dueByTime := opts.Now.Sub(first) >= opts.DeprovisionAfter
+	dueByRuns := runs >= opts.DeprovisionAfterRuns
+	if dueByTime && dueByRuns {
+		p.Deprovision = append(p.Deprovision, op)
+		return
+	}
+	if opts.DeprovisionAfter > 0 {
+		op.Due = first.Add(opts.DeprovisionAfter)
+	}
+	p.Waiting = append(p.Waiting, op)
+	p.Marks = append(p.Marks, Mark{ID: k.ID, FirstMissingAt: first, MissingRuns: runs})
+}
+
+func sortOps(ops []Op) {
+	sort.Slice(ops, func(i, j int) bool {
+		if ops[i].User.UserName != ops[j].User.UserName {
+			return ops[i].User.UserName < ops[j].User.UserName
+		}
+		return ops[i].User.ID < ops[j].User.ID
+	})
+}
+
+// FieldChanges lists the fields that differ between two versions of a user,
+// in a fixed order: userName, displayName, then attributes by key.
+func FieldChanges(before, after identity.User) []FieldChange {
+	var cs []FieldChange
+	if before.UserName != after.UserName {
+		cs = append(cs, FieldChange{"userName", before.UserName, after.UserName})
+	}
+	if before.DisplayName != after.DisplayName {
+		cs = append(cs, FieldChange{"displayName", before.DisplayName, after.DisplayName})
+	}
+	keys := make(map[string]bool, len(before.Attributes)+len(after.Attributes))
+	for k := range before.Attributes {
+		keys[k] = true
+	}
+	for k := range after.Attributes {
+		keys[k] = true
+	}
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted)
+	for _, k := range sorted {
+		b, a := before.Attributes[k], after.Attributes[k]
+		if b != a {
+			cs = append(cs, FieldChange{"attributes." + k, b, a})
+		}
+	}
+	return cs
+}
