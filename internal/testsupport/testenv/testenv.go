@@ -1,0 +1,111 @@
+// Package testenv holds the few helpers that every server fixture needs: a free
+// loopback port, finding server binaries that Debian keeps off PATH, noticing
+// whether a Docker engine answers, and one policy for a missing server. The
+// policy is that a missing server fails the test with a hint on how to get it,
+// except under `go test -short`, where it skips, so a quick run on a bare
+// machine stays green while a full run never silently tests less.
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Unavailable reports that a server the test needs is missing. what names the
+// missing piece ("slapd not found"), howToGet tells the reader how to fix it.
+func Unavailable(t testing.TB, what, howToGet string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("%s: %s", what, howToGet)
+	}
+	t.Fatalf("%s: %s (run with -short to skip instead)", what, howToGet)
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. A
+// server started on it may still race with another process; fixtures retry.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("listen for a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// LookPath finds name on PATH, then in extraDirs, which may be glob patterns
+// such as /usr/lib/postgresql/*/bin. Globs are tried newest-looking last
+// match first, so the highest installed version wins.
+func LookPath(name string, extraDirs ...string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, pattern := range extraDirs {
+		dirs, err := filepath.Glob(pattern)
+		if err != nil {
+			return "", fmt.Errorf("look for %s in %s: %w", name, pattern, err)
+		}
+		for i := len(dirs) - 1; i >= 0; i-- {
+			p := filepath.Join(dirs[i], name)
+			if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+				return p, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("look for %s: %w", name, exec.ErrNotFound)
+}
+
+// DockerAvailable reports whether a Docker engine answers a ping within a
+// second, so fixtures reach for testcontainers only when it can work instead
+// of waiting on its own, much longer, failure.
+func DockerAvailable(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	network, addr := "unix", "/var/run/docker.sock"
+	if host := os.Getenv("DOCKER_HOST"); host != "" {
+		u, err := url.Parse(host)
+		if err != nil {
+			return false
+		}
+		switch u.Scheme {
+		case "unix":
+			addr = u.Path
+		case "tcp", "http":
+			network, addr = "tcp", u.Host
+		default:
+			// ssh:// and npipe:// need more than a dial; let testcontainers decide.
+			return true
+		}
+	}
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+	}}
+	defer client.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docker/_ping", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false
+	}
+	return resp.StatusCode == http.StatusOK && strings.TrimSpace(string(body)) == "OK"
+}
