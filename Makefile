@@ -1,0 +1,54 @@
+# syncd: make help lists the targets.
+GO        ?= go
+PKGS      ?= ./...
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+BIN       := bin
+FUZZTIME  ?= 5s
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: deps
+deps: ## Install slapd, ldap-utils and PostgreSQL when missing (Debian/Ubuntu)
+	@./scripts/ensure-deps.sh
+
+.PHONY: build
+build: ## Build bin/syncd and bin/omni-standin
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/syncd ./cmd/syncd
+	$(GO) build -trimpath -o $(BIN)/omni-standin ./tools/omni-standin
+
+.PHONY: lint
+lint: ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+
+.PHONY: test
+test: deps lint ## Lint, then every test (real slapd and PostgreSQL) with the race detector, then the fuzz targets briefly
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	@$(MAKE) --no-print-directory fuzz
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 5s)
+	@for pkg in $$($(GO) list $(PKGS)); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || exit 1; \
+		done; \
+	done
+
+.PHONY: bench
+bench: deps ## Benchmarks (directory read, planning, state, SCIM client, rate use)
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m $(PKGS)
+
+.PHONY: demo
+demo: deps ## Run a real sync end to end on local stand-ins (slapd, PostgreSQL, Omni stand-in)
+	$(GO) run ./tools/demo
+
+.PHONY: clean
+clean: ## Remove build output
+	rm -rf $(BIN)

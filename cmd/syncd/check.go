@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/syncd-dev/syncd/internal/config"
+	"github.com/syncd-dev/syncd/internal/source"
+	"github.com/syncd-dev/syncd/internal/state"
+)
+
+// check tries each dependency in turn and says what works; it fails when
+// any of them does not.
+func check(ctx context.Context, cfg *config.Config, stdout io.Writer, log zerolog.Logger) error {
+	failed := 0
+	line := func(name string, err error, okText string) {
+		if err != nil {
+			failed++
+			fmt.Fprintf(stdout, "FAIL %-8s %v\n", name, err)
+			return
+		}
+		fmt.Fprintf(stdout, "ok   %-8s %s\n", name, okText)
+	}
+
+	src, err := source.New(cfg.LDAP, log)
+	if err == nil {
+		cctx, cancel := context.WithTimeout(ctx, 2*cfg.LDAP.Timeout.D())
+		var n int
+		n, err = src.Check(cctx)
+		cancel()
+		line("ldap", err, fmt.Sprintf("%s: bound as %q, %d entries in scope", cfg.LDAP.URL, cfg.LDAP.BindDN, n))
+	} else {
+		line("ldap", err, "")
+	}
+
+	client, err := newSink(cfg, log, nil)
+	if err == nil {
+		cctx, cancel := context.WithTimeout(ctx, 2*cfg.SCIM.Timeout.D())
+		err = client.Check(cctx)
+		cancel()
+	}
+	line("scim", err, cfg.SCIM.URL+": API key accepted")
+
+	if url := cfg.State.DatabaseURL.Reveal(); url == "" {
+		fmt.Fprintln(stdout, "-    database not configured (only --dry-run can run)")
+	} else {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		store, err := state.Open(cctx, url)
+		if err == nil {
+			err = store.Ping(cctx)
+			store.Close()
+		}
+		cancel()
+		line("database", err, "reachable")
+	}
+	if failed > 0 {
+		return &exitError{code: exitFailed, err: fmt.Errorf("%d check(s) failed", failed)}
+	}
+	return nil
+}
+
+type auditFilter struct {
+	since time.Duration
+	user  string
+	run   int64
+	json  bool
+}
+
+func audit(ctx context.Context, cfg *config.Config, stdout io.Writer, f auditFilter) error {
+	url := cfg.State.DatabaseURL.Reveal()
+	if url == "" {
+		return &exitError{code: exitConfig, err: errors.New("state.databaseURL: required for audit")}
+	}
+	store, err := state.Open(ctx, url)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer store.Close()
+	evs, err := store.ListAudit(ctx, state.AuditFilter{Since: time.Now().Add(-f.since), UserName: strings.ToLower(f.user), RunID: f.run})
+	if err != nil {
+		return fmt.Errorf("read audit log: %w", err)
+	}
+	if f.json {
+		enc := json.NewEncoder(stdout)
+		for _, ev := range evs {
+			if err := enc.Encode(ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tRUN\tACTION\tUSER\tOUTCOME\tSTATUS\tDETAIL")
+	for _, ev := range evs {
+		detail := ev.Detail
+		for field, c := range ev.Changes {
+			detail = strings.TrimSpace(fmt.Sprintf("%s %s: %q -> %q", detail, field, c.Before, c.After))
+		}
+		if ev.Error != "" {
+			detail = strings.TrimSpace(detail + " error: " + ev.Error)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%s\n", ev.At.UTC().Format(time.RFC3339), ev.RunID, ev.Action, ev.UserName, ev.Outcome, ev.HTTPStatus, detail)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,323 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/syncd-dev/syncd/internal/config"
+	"github.com/syncd-dev/syncd/internal/sink"
+	"github.com/syncd-dev/syncd/internal/source"
+	"github.com/syncd-dev/syncd/internal/state"
+	"github.com/syncd-dev/syncd/internal/syncer"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitPending = 2 // dry run: something would change
+	exitConfig  = 3
+)
+
+// exitError carries an exit code and a hint; a nil err only sets the code.
+type exitError struct {
+	code int
+	err  error
+	hint string
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+const usage = `Usage:
+  syncd [flags]            run as a daemon: sync now, then on the configured schedule
+  syncd --once [flags]     run one sync and exit
+  syncd migrate            apply the database migrations
+  syncd check              check the directory, Omni and the database, and say what works
+  syncd audit [flags]      read the audit log
+  syncd version            print the version
+
+Flags:
+`
+
+// run is the whole program; main only maps its error to an exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cmd := ""
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("syncd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration file (default $SYNCD_CONFIG or /etc/syncd/syncd.yaml)")
+	once := fs.Bool("once", false, "run one sync and exit")
+	dryRun := fs.Bool("dry-run", false, "plan only: send nothing to Omni and change no state (implies --once)")
+	output := fs.String("output", "text", "plan output with --once: text or json")
+	allowMass := fs.Bool("allow-mass-deprovision", false, "let this run exceed the deprovision caps (audited)")
+	since := fs.Duration("since", 24*time.Hour, "audit: events newer than this")
+	auditUser := fs.String("user", "", "audit: only events for this userName")
+	auditRun := fs.Int64("run", 0, "audit: only events of this run id")
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return &exitError{code: exitConfig, err: err}
+	}
+	if fs.NArg() > 0 {
+		return &exitError{code: exitConfig, err: fmt.Errorf("unexpected argument %q", fs.Arg(0)), hint: "run syncd --help"}
+	}
+	if *output != "text" && *output != "json" {
+		return &exitError{code: exitConfig, err: fmt.Errorf("--output: must be text or json, not %q", *output)}
+	}
+
+	switch cmd {
+	case "version":
+		fmt.Fprintf(stdout, "syncd %s\n", version)
+		return nil
+	case "", "migrate", "check", "audit":
+	default:
+		return &exitError{code: exitConfig, err: fmt.Errorf("unknown command %q", cmd), hint: "run syncd --help"}
+	}
+
+	path := *configPath
+	if path == "" {
+		path = getenv("SYNCD_CONFIG")
+	}
+	if path == "" {
+		path = "/etc/syncd/syncd.yaml"
+	}
+	cfg, err := config.Load(path, getenv)
+	if err != nil {
+		return &exitError{code: exitConfig, err: fmt.Errorf("configuration %s: %w", path, err), hint: "fix the fields named above; see configs/ for examples"}
+	}
+	log := newLogger(cfg.Log, stderr)
+
+	switch cmd {
+	case "migrate":
+		return migrate(ctx, cfg, stdout)
+	case "check":
+		return check(ctx, cfg, stdout, log)
+	case "audit":
+		return audit(ctx, cfg, stdout, auditFilter{since: *since, user: *auditUser, run: *auditRun, json: *output == "json"})
+	}
+	if *dryRun {
+		*once = true
+	}
+	return syncCmd(ctx, cfg, log, stdout, syncFlags{once: *once, dryRun: *dryRun, json: *output == "json", allowMass: *allowMass})
+}
+
+type syncFlags struct {
+	once, dryRun, json, allowMass bool
+}
+
+func syncCmd(ctx context.Context, cfg *config.Config, log zerolog.Logger, stdout io.Writer, f syncFlags) error {
+	dbURL := cfg.State.DatabaseURL.Reveal()
+	if dbURL == "" && !f.dryRun {
+		return &exitError{code: exitConfig, err: errors.New("state.databaseURL: required unless --dry-run"),
+			hint: "set state.databaseURL (or SYNCD_DATABASE_URL through ${...}), or plan against Omni with --dry-run"}
+	}
+	src, err := source.New(cfg.LDAP, log.With().Str("component", "ldap").Logger())
+	if err != nil {
+		return &exitError{code: exitConfig, err: fmt.Errorf("ldap: %w", err)}
+	}
+	var reg *prometheus.Registry
+	var metrics *syncer.Metrics
+	if !f.once {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		metrics = syncer.NewMetrics(reg)
+	}
+	client, err := newSink(cfg, log, reg)
+	if err != nil {
+		return &exitError{code: exitConfig, err: fmt.Errorf("scim: %w", err)}
+	}
+	s := &syncer.Syncer{
+		Source: src,
+		Sink:   client,
+		Lister: client,
+		Log:    log,
+		Options: syncer.Options{
+			Deprovision:          cfg.SCIM.Deprovision,
+			Safety:               cfg.Safety,
+			DryRun:               f.dryRun,
+			AllowMassDeprovision: f.allowMass,
+			Trigger:              "once",
+			OpTimeout:            cfg.SCIM.MaxElapsed.D() + cfg.SCIM.Timeout.D(),
+		},
+		Metrics: metrics,
+	}
+	if dbURL != "" {
+		store, err := state.Open(ctx, dbURL)
+		if err != nil {
+			return fmt.Errorf("open database: %w", err)
+		}
+		defer store.Close()
+		if !f.dryRun {
+			if _, err := store.Migrate(ctx); err != nil {
+				return fmt.Errorf("migrate database: %w", err)
+			}
+		}
+		s.Store = store
+	}
+
+	if !f.once {
+		s.Options.Trigger = "schedule"
+		if cfg.HTTP.Listen != "" {
+			stopHTTP, err := serveHTTP(ctx, cfg.HTTP.Listen, reg, s.Store, log)
+			if err != nil {
+				return err
+			}
+			defer stopHTTP()
+		}
+		log.Info().Str("version", version).Str("schedule", cfg.Schedule).Msg("syncd started")
+		return s.Serve(ctx, cfg.Schedule)
+	}
+
+	rep, runErr := s.Run(ctx)
+	var werr error
+	if f.json {
+		werr = syncer.WriteJSON(stdout, rep)
+	} else {
+		werr = syncer.WriteText(stdout, rep)
+	}
+	switch {
+	case runErr != nil && errors.Is(runErr, sink.ErrUnauthorized):
+		return &exitError{code: exitFailed, err: runErr, hint: "check scim.token: Omni needs an organisation API key (Settings > API Keys); personal access tokens are refused"}
+	case runErr != nil && errors.Is(runErr, syncer.ErrLocked):
+		return &exitError{code: exitFailed, err: runErr, hint: "another syncd is running against this database"}
+	case runErr != nil:
+		return &exitError{code: exitFailed, err: runErr}
+	case werr != nil:
+		return werr
+	case f.dryRun && rep.Plan.Changes():
+		return &exitError{code: exitPending}
+	}
+	return nil
+}
+
+func newSink(cfg *config.Config, log zerolog.Logger, reg prometheus.Registerer) (*sink.Client, error) {
+	sc := sink.Config{
+		BaseURL:           cfg.SCIM.URL,
+		Token:             cfg.SCIM.Token.Reveal(),
+		UsersPath:         cfg.SCIM.UsersPath,
+		RequestsPerMinute: cfg.SCIM.RequestsPerMinute,
+		Timeout:           cfg.SCIM.Timeout.D(),
+		MaxAttempts:       cfg.SCIM.MaxAttempts,
+		MaxElapsed:        cfg.SCIM.MaxElapsed.D(),
+		Logger:            log.With().Str("component", "scim").Logger(),
+		UserAgent:         "syncd/" + version,
+	}
+	if reg != nil {
+		requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "syncd_scim_requests_total", Help: "SCIM requests by method and HTTP status (0: network error).",
+		}, []string{"method", "status"})
+		latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "syncd_scim_request_duration_seconds", Help: "SCIM request latency.",
+		}, []string{"method"})
+		reg.MustRegister(requests, latency)
+		sc.Observe = func(method string, status int, d time.Duration) {
+			requests.WithLabelValues(method, fmt.Sprint(status)).Inc()
+			latency.WithLabelValues(method).Observe(d.Seconds())
+		}
+	}
+	return sink.New(sc)
+}
+
+// serveHTTP serves /healthz, /readyz and /metrics until the returned stop is
+// called.
+func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, store *state.Store, log zerolog.Logger) (func(), error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if store != nil {
+			pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			if err := store.Ping(pctx); err != nil {
+				http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		io.WriteString(w, "ready\n")
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http.listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("http server")
+		}
+	}()
+	log.Info().Str("addr", ln.Addr().String()).Msg("serving /healthz, /readyz, /metrics")
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
+}
+
+func newLogger(c config.Log, w io.Writer) zerolog.Logger {
+	level, err := zerolog.ParseLevel(c.Level)
+	if err != nil || c.Level == "" {
+		level = zerolog.InfoLevel
+	}
+	out := w
+	console := c.Format == "console"
+	if c.Format == "auto" || c.Format == "" {
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			console = true
+		}
+	}
+	if console {
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(out).Level(level).With().Timestamp().Logger()
+}
+
+func migrate(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
+	url := cfg.State.DatabaseURL.Reveal()
+	if url == "" {
+		return &exitError{code: exitConfig, err: errors.New("state.databaseURL: required for migrate")}
+	}
+	store, err := state.Open(ctx, url)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer store.Close()
+	applied, err := store.Migrate(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "database is up to date")
+	}
+	for _, m := range applied {
+		fmt.Fprintf(stdout, "applied %s\n", m)
+	}
+	return nil
+}

@@ -1,0 +1,366 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/syncd-dev/syncd/internal/diff"
+	"github.com/syncd-dev/syncd/internal/identity"
+	"github.com/syncd-dev/syncd/internal/sink"
+	"github.com/syncd-dev/syncd/internal/state"
+)
+
+// Journal operation kinds and audit actions.
+const (
+	actCreate     = "create"
+	actAdopt      = "adopt"
+	actUpdate     = "update"
+	actReactivate = "reactivate"
+	actDeactivate = "deactivate"
+	actDelete     = "delete"
+)
+
+// outcome of one operation, as the journal and audit record it.
+type outcome struct {
+	action string
+	link   *identity.Linked // the state to store; nil leaves state as it was
+	status int
+	err    error
+	detail string
+}
+
+// apply carries out one planned operation: journal it, send it, then commit
+// the state change, the journal completion and the audit row together. It
+// returns an error only when the run must stop (the API key was refused, or
+// state cannot be written); a failed operation is recorded and the run goes
+// on.
+func (r *run) apply(ctx context.Context, op diff.Op) error {
+	kind := string(op.Kind)
+	if op.Kind == diff.Deprovision {
+		kind = actDeactivate
+		if r.deprovisionMode() == DeprovisionDelete {
+			kind = actDelete
+		}
+	}
+	jop := state.Op{RunID: r.rep.RunID, Kind: kind, LDAPID: op.User.ID, UserName: op.User.UserName}
+	if op.Known != nil {
+		jop.SCIMID = op.Known.SCIMID
+	}
+	jop, err := r.journal.BeginOp(ctx, jop)
+	if err != nil {
+		return fmt.Errorf("journal %s %s: %w", kind, op.User.UserName, err)
+	}
+
+	// The request in flight finishes even when the run is being stopped, so
+	// that its outcome is known and recorded; it is still bounded.
+	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opTimeout())
+	defer cancel()
+	var out outcome
+	switch op.Kind {
+	case diff.Create:
+		out = r.createOrAdopt(octx, op.User, "")
+	case diff.Update:
+		out = r.update(octx, op)
+	case diff.Reactivate:
+		out = r.reactivate(octx, op)
+	case diff.Deprovision:
+		out = r.deprovision(octx, op, kind)
+	}
+	if out.action == "" {
+		out.action = kind
+	}
+
+	res := OpResult{Action: out.action, UserName: op.User.UserName, ID: op.User.ID, Outcome: "ok", Status: out.status}
+	jop.Status, jop.HTTPStatus = "done", out.status
+	if out.link != nil {
+		jop.SCIMID, res.SCIMID = out.link.SCIMID, out.link.SCIMID
+	} else if op.Known != nil {
+		res.SCIMID = op.Known.SCIMID
+	}
+	ev := state.AuditEvent{RunID: r.rep.RunID, At: r.Syncer.now(), Action: out.action, LDAPID: op.User.ID,
+		SCIMID: jop.SCIMID, UserName: op.User.UserName, Outcome: "ok", HTTPStatus: out.status, Detail: out.detail}
+	if len(op.Changes) > 0 {
+		ev.Changes = make(map[string]state.Change, len(op.Changes))
+		for _, c := range op.Changes {
+			ev.Changes[c.Field] = state.Change{Before: c.Before, After: c.After}
+		}
+	}
+	if op.Kind == diff.Deprovision {
+		ev.Detail = strings.TrimPrefix(ev.Detail+"; "+op.Reason, "; ")
+	}
+	if out.err != nil {
+		jop.Status, jop.Error = "failed", out.err.Error()
+		res.Outcome, res.Error = "failed", out.err.Error()
+		ev.Outcome, ev.Error = "failed", out.err.Error()
+	}
+	if out.status > 0 || out.link != nil {
+		r.applied = true
+	}
+	if err := r.journal.CompleteOp(context.WithoutCancel(ctx), jop, out.link, ev); err != nil {
+		return fmt.Errorf("record %s %s: %w", out.action, op.User.UserName, err)
+	}
+	r.rep.Results = append(r.rep.Results, res)
+	r.Metrics.observeOp(out.action, res.Outcome)
+	log := r.Log.Info()
+	if out.err != nil {
+		log = r.Log.Error().Str("error", out.err.Error())
+		r.rep.Counts.Failed++
+		r.failures = append(r.failures, fmt.Sprintf("%s %s: %v", out.action, op.User.UserName, out.err))
+	} else {
+		switch out.action {
+		case actCreate:
+			r.rep.Counts.Created++
+		case actAdopt:
+			r.rep.Counts.Adopted++
+		case actUpdate:
+			r.rep.Counts.Updated++
+		case actReactivate:
+			r.rep.Counts.Reactivated++
+		case actDeactivate, actDelete:
+			r.rep.Counts.Deprovisioned++
+		}
+	}
+	log.Int64("run", r.rep.RunID).Bool("dry_run", r.Options.DryRun).Str("action", out.action).
+		Str("user", op.User.UserName).Str("id", op.User.ID).Str("scim_id", res.SCIMID).
+		Int("status", out.status).Str("outcome", res.Outcome).Msg("operation")
+	if errors.Is(out.err, sink.ErrUnauthorized) {
+		return fmt.Errorf("omni refused the API key; stopping the run: %w", out.err)
+	}
+	return nil
+}
+
+func (r *run) opTimeout() time.Duration {
+	if r.Options.OpTimeout > 0 {
+		return r.Options.OpTimeout
+	}
+	return 10 * time.Minute
+}
+
+// createOrAdopt creates u in Omni. When Omni already has a user with that
+// email (409), syncd adopts it: links it and brings its values in line.
+// origin is the action to record for a plain create ("" means create).
+func (r *run) createOrAdopt(ctx context.Context, u identity.User, detail string) outcome {
+	created, err := r.sink.Create(ctx, u)
+	if err == nil {
+		return outcome{action: actCreate, status: 201, detail: detail, link: linkOf(u, created.ID, identity.OriginCreated)}
+	}
+	if !sink.IsStatus(err, 409) {
+		return outcome{action: actCreate, status: statusOf(err), err: err, detail: detail}
+	}
+	existing, found, ferr := r.sink.FindByUserName(ctx, u.UserName)
+	switch {
+	case ferr != nil:
+		return outcome{action: actAdopt, status: statusOf(ferr), err: fmt.Errorf("omni has a user with this email, but looking it up failed: %w", ferr)}
+	case !found:
+		return outcome{action: actAdopt, status: 409, err: errors.New("omni answered 409 (email exists) but no user with this userName is listed")}
+	case !existing.Active:
+		return outcome{action: actAdopt, status: 409, err: fmt.Errorf("omni has an inactive user %s with this email; it cannot be reactivated by syncd", existing.ID)}
+	}
+	detail = strings.TrimPrefix(detail+"; adopted existing Omni user", "; ")
+	had := linkFromOmni(u.ID, existing, identity.OriginAdopted)
+	if had.Hash == u.Hash() {
+		return outcome{action: actAdopt, status: 409, detail: detail, link: linkOf(u, existing.ID, identity.OriginAdopted)}
+	}
+	if _, err := r.sink.Replace(ctx, existing.ID, u); err != nil {
+		// Linked even so: the user is syncd's now, and the next run retries
+		// the update from the values Omni holds.
+		return outcome{action: actAdopt, status: statusOf(err), err: fmt.Errorf("adopted, but update failed: %w", err), link: &had}
+	}
+	return outcome{action: actAdopt, status: 200, detail: detail, link: linkOf(u, existing.ID, identity.OriginAdopted)}
+}
+
+func (r *run) update(ctx context.Context, op diff.Op) outcome {
+	k := *op.Known
+	if _, err := r.sink.Replace(ctx, k.SCIMID, op.User); err != nil {
+		if sink.IsStatus(err, 404) {
+			// Someone removed the user in Omni. Record it as deprovisioned so
+			// that the next run recreates it if it should exist.
+			k.Status = identity.StatusDeprovisioned
+			return outcome{status: 404, err: fmt.Errorf("user no longer exists in Omni: %w", err), link: &k}
+		}
+		return outcome{status: statusOf(err), err: err}
+	}
+	l := linkOf(op.User, k.SCIMID, k.Origin)
+	return outcome{status: 200, link: l}
+}
+
+// reactivate asks Omni to reactivate a user syncd deprovisioned. Omni
+// documents deactivation as irreversible, so when it refuses, the user is
+// created anew (a new Omni user without the old history) and that is recorded.
+func (r *run) reactivate(ctx context.Context, op diff.Op) outcome {
+	k := *op.Known
+	err := r.sink.SetActive(ctx, k.SCIMID, true)
+	if errors.Is(err, sink.ErrUnauthorized) {
+		return outcome{status: statusOf(err), err: err}
+	}
+	if err != nil {
+		out := r.createOrAdopt(ctx, op.User, fmt.Sprintf("reactivation refused (%v); created anew, the old Omni user %s keeps its history", err, k.SCIMID))
+		if out.err == nil {
+			out.action = actReactivate
+		}
+		return out
+	}
+	if op.User.Hash() != k.Hash {
+		if _, err := r.sink.Replace(ctx, k.SCIMID, op.User); err != nil {
+			k.Status = identity.StatusActive
+			return outcome{status: statusOf(err), err: fmt.Errorf("reactivated, but update failed: %w", err), link: &k}
+		}
+	}
+	return outcome{status: 200, link: linkOf(op.User, k.SCIMID, k.Origin)}
+}
+
+func (r *run) deprovision(ctx context.Context, op diff.Op, kind string) outcome {
+	k := *op.Known
+	var err error
+	status := 200
+	if kind == actDelete {
+		err, status = r.sink.Delete(ctx, k.SCIMID), 204
+	} else {
+		err = r.sink.SetActive(ctx, k.SCIMID, false)
+	}
+	detail := ""
+	if sink.IsStatus(err, 404) {
+		err, status, detail = nil, 404, "already gone from Omni"
+	}
+	if err != nil {
+		return outcome{status: statusOf(err), err: err}
+	}
+	k.Status = identity.StatusDeprovisioned
+	return outcome{status: status, link: &k, detail: detail}
+}
+
+// recoverPending settles journal entries an earlier run left pending (it
+// crashed or was killed between sending a request and recording it), before
+// anything is planned: a create is looked up by userName, so it is linked
+// rather than sent twice; a deprovision is checked against Omni, so a user
+// deactivated there is never believed active. Other operations are simply
+// closed: the plan recomputes them from state, and PUT and PATCH repeat
+// harmlessly.
+func (r *run) recoverPending(ctx context.Context, users []identity.User) error {
+	pending, err := r.Store.PendingOps(ctx)
+	if err != nil {
+		return fmt.Errorf("load pending operations: %w", err)
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	known, err := r.Store.LoadUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	byID := make(map[string]identity.User, len(users))
+	for _, u := range users {
+		byID[u.ID] = u
+	}
+	for _, op := range pending {
+		out := r.settle(ctx, op, known, byID)
+		op.Status, op.HTTPStatus = "done", out.status
+		ev := state.AuditEvent{RunID: r.rep.RunID, At: r.Syncer.now(), Action: "recover_" + op.Kind, LDAPID: op.LDAPID,
+			SCIMID: op.SCIMID, UserName: op.UserName, Outcome: "ok", HTTPStatus: out.status, Detail: out.detail}
+		if out.link != nil {
+			op.SCIMID, ev.SCIMID = out.link.SCIMID, out.link.SCIMID
+			known[out.link.ID] = *out.link
+		}
+		if out.err != nil {
+			op.Status, op.Error, ev.Outcome, ev.Error = "failed", out.err.Error(), "failed", out.err.Error()
+		}
+		if err := r.Store.CompleteOp(ctx, op, out.link, ev); err != nil {
+			return fmt.Errorf("settle pending %s %s: %w", op.Kind, op.UserName, err)
+		}
+		r.Log.Info().Int64("run", r.rep.RunID).Str("action", ev.Action).Str("user", op.UserName).
+			Str("scim_id", ev.SCIMID).Str("outcome", ev.Outcome).Str("detail", out.detail).Msg("pending operation settled")
+		if errors.Is(out.err, sink.ErrUnauthorized) {
+			return fmt.Errorf("omni refused the API key; stopping the run: %w", out.err)
+		}
+	}
+	return nil
+}
+
+func (r *run) settle(ctx context.Context, op state.Op, known map[string]identity.Linked, users map[string]identity.User) outcome {
+	switch op.Kind {
+	case actCreate, actAdopt, actReactivate:
+		ou, found, err := r.sink.FindByUserName(ctx, op.UserName)
+		if err != nil {
+			return outcome{err: fmt.Errorf("look up interrupted %s: %w", op.Kind, err), status: statusOf(err)}
+		}
+		if !found || !ou.Active {
+			return outcome{status: 200, detail: "interrupted before it reached Omni; the plan will redo it"}
+		}
+		if k, ok := known[op.LDAPID]; ok && k.Status == identity.StatusActive && k.SCIMID == ou.ID {
+			return outcome{status: 200, detail: "already recorded"}
+		}
+		origin := identity.OriginCreated
+		if op.Kind == actAdopt {
+			origin = identity.OriginAdopted
+		}
+		l := linkFromOmni(op.LDAPID, ou, origin)
+		if u, ok := users[op.LDAPID]; ok {
+			l.User.DN, l.User.GivenName, l.User.FamilyName = u.DN, u.GivenName, u.FamilyName
+		}
+		return outcome{status: 200, link: &l, detail: "interrupted after it reached Omni; linked to the user found by userName"}
+	case actDeactivate, actDelete:
+		k, ok := known[op.LDAPID]
+		if !ok || k.Status != identity.StatusActive {
+			return outcome{status: 200, detail: "already recorded"}
+		}
+		ou, err := r.sink.Get(ctx, k.SCIMID)
+		if sink.IsStatus(err, 404) || (err == nil && !ou.Active) {
+			k.Status = identity.StatusDeprovisioned
+			return outcome{status: 200, link: &k, detail: "interrupted after it reached Omni; recorded as deprovisioned"}
+		}
+		if err != nil {
+			return outcome{err: fmt.Errorf("look up interrupted %s: %w", op.Kind, err), status: statusOf(err)}
+		}
+		return outcome{status: 200, detail: "interrupted before it reached Omni; the plan will redo it"}
+	default:
+		return outcome{detail: "interrupted; the plan will redo it"}
+	}
+}
+
+func linkOf(u identity.User, scimID string, origin identity.Origin) *identity.Linked {
+	u.Active = true
+	return &identity.Linked{User: u, SCIMID: scimID, Hash: u.Hash(), Status: identity.StatusActive, Origin: origin}
+}
+
+func statusOf(err error) int {
+	var e *sink.Error
+	if errors.As(err, &e) {
+		return e.Status
+	}
+	return 0
+}
+
+func sortUsers(us []sink.User) {
+	sort.Slice(us, func(i, j int) bool { return us[i].UserName < us[j].UserName })
+}
+
+// dryRunSink answers every write as Omni would on success, and sends
+// nothing.
+type dryRunSink struct{}
+
+func (dryRunSink) Create(_ context.Context, u identity.User) (sink.User, error) {
+	return sink.User{ID: "(dry-run)", UserName: u.UserName, DisplayName: u.DisplayName, Active: true, Attributes: u.Attributes}, nil
+}
+func (dryRunSink) Replace(_ context.Context, id string, u identity.User) (sink.User, error) {
+	return sink.User{ID: id, UserName: u.UserName, DisplayName: u.DisplayName, Active: true, Attributes: u.Attributes}, nil
+}
+func (dryRunSink) SetActive(context.Context, string, bool) error { return nil }
+func (dryRunSink) Delete(context.Context, string) error          { return nil }
+func (dryRunSink) Get(_ context.Context, id string) (sink.User, error) {
+	return sink.User{ID: id, Active: true}, nil
+}
+func (dryRunSink) FindByUserName(context.Context, string) (sink.User, bool, error) {
+	return sink.User{}, false, nil
+}
+
+// discardJournal records nothing: a dry run changes no state.
+type discardJournal struct{}
+
+func (discardJournal) BeginOp(_ context.Context, op state.Op) (state.Op, error) { return op, nil }
+func (discardJournal) CompleteOp(context.Context, state.Op, *identity.Linked, state.AuditEvent) error {
+	return nil
+}

@@ -1,0 +1,232 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/syncd-dev/syncd/internal/diff"
+	"github.com/syncd-dev/syncd/internal/identity"
+	"github.com/syncd-dev/syncd/internal/sink"
+	"github.com/syncd-dev/syncd/internal/state"
+)
+
+// run is the state of one Run.
+type run struct {
+	*Syncer
+	rep        *Report
+	now        time.Time
+	stored     *state.Run // nil for a dry run
+	sink       Sink
+	journal    journal
+	sourceRead bool
+	applied    bool // at least one write reached Omni
+	failures   []string
+}
+
+// ErrGuard wraps the reasons a run held back its deprovisions.
+var ErrGuard = errors.New("safety guard tripped")
+
+func (r *run) do(ctx context.Context) error {
+	r.sink, r.journal = r.Sink, journal(r.Store)
+	if r.Options.DryRun {
+		r.sink, r.journal = dryRunSink{}, discardJournal{}
+	} else {
+		stored, err := r.Store.StartRun(ctx, state.Run{DryRun: false, Trigger: r.Options.Trigger})
+		if err != nil {
+			return fmt.Errorf("record run start: %w", err)
+		}
+		r.stored, r.rep.RunID = &stored, stored.ID
+	}
+
+	res, err := r.Source.Read(ctx)
+	if err != nil {
+		return fmt.Errorf("read directory: %w", err)
+	}
+	r.sourceRead = true
+	r.rep.Entries, r.rep.InScope, r.rep.Incomplete = res.Entries, len(res.Users), res.Incomplete
+	r.rep.Skipped = res.Skipped
+	if r.rep.Skipped == nil {
+		r.rep.Skipped = []identity.Skipped{}
+	}
+	r.Metrics.observeSource(res)
+
+	if !r.Options.DryRun {
+		if err := r.recoverPending(ctx, res.Users); err != nil {
+			return err
+		}
+	}
+	known, lastGood, err := r.loadKnown(ctx, res.Users)
+	if err != nil {
+		return err
+	}
+
+	trips := sourceGuards(res, known, lastGood, r.Options.Safety)
+	plan := diff.Compute(res.Users, known, diff.Options{
+		Now:                  r.now,
+		DeprovisionAfter:     r.Options.Safety.DeprovisionAfter.D(),
+		DeprovisionAfterRuns: r.Options.Safety.DeprovisionAfterRuns,
+		TrustAbsence:         len(trips) == 0,
+	})
+	if r.deprovisionModeNone() {
+		for _, op := range plan.Deprovision {
+			op.Reason += "; deprovision mode is none"
+			plan.Held = append(plan.Held, op)
+		}
+		plan.Deprovision = nil
+	}
+	if trip := capGuard(len(plan.Deprovision), activeLinked(known), r.Options.Safety); trip != "" {
+		if r.Options.AllowMassDeprovision {
+			r.audit(ctx, state.AuditEvent{Action: "guard_override", Outcome: "allowed", Detail: trip + "; overridden by --allow-mass-deprovision"})
+			r.Log.Warn().Str("guard", trip).Msg("deprovision cap overridden by --allow-mass-deprovision")
+		} else {
+			trips = append(trips, trip)
+			plan.Held = append(plan.Held, plan.Deprovision...)
+			plan.Deprovision = nil
+		}
+	}
+	r.rep.Plan, r.rep.GuardTrips = plan, trips
+	if r.rep.GuardTrips == nil {
+		r.rep.GuardTrips = []string{}
+	}
+	r.recordSkippedAndTrips(ctx)
+
+	// Creates and updates first; deprovisions last, after the guards.
+	for _, group := range [][]diff.Op{plan.Create, plan.Update, plan.Reactivate, plan.Deprovision} {
+		for _, op := range group {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("stopped before %s %s: %w", op.Kind, op.User.UserName, err)
+			}
+			if err := r.apply(ctx, op); err != nil {
+				return err
+			}
+		}
+	}
+	if !r.Options.DryRun && len(plan.Marks) > 0 {
+		marks := make([]state.MissingMark, 0, len(plan.Marks))
+		for _, m := range plan.Marks {
+			marks = append(marks, state.MissingMark{LDAPID: m.ID, FirstMissingAt: m.FirstMissingAt, MissingRuns: m.MissingRuns})
+		}
+		if err := r.Store.SetMissing(ctx, marks); err != nil {
+			return fmt.Errorf("record missing users: %w", err)
+		}
+	}
+
+	var problems []string
+	if res.Incomplete != "" {
+		problems = append(problems, "directory search incomplete: "+res.Incomplete)
+	}
+	if len(trips) > 0 && res.Incomplete == "" {
+		problems = append(problems, fmt.Sprintf("%v: %s", ErrGuard, strings.Join(trips, "; ")))
+	}
+	if n := r.rep.Counts.Failed; n > 0 {
+		problems = append(problems, fmt.Sprintf("%d operation(s) failed: %s", n, strings.Join(r.failures, "; ")))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func (r *run) deprovisionModeNone() bool { return r.deprovisionMode() == DeprovisionNone }
+
+// loadKnown returns the linked users and the last good run's size. Without
+// a database (dry run only) it matches the directory to a listing of Omni
+// users by userName instead.
+func (r *run) loadKnown(ctx context.Context, users []identity.User) (map[string]identity.Linked, int, error) {
+	if r.Store != nil {
+		known, err := r.Store.LoadUsers(ctx)
+		if err != nil {
+			return nil, 0, fmt.Errorf("load state: %w", err)
+		}
+		last, ok, err := r.Store.LastGoodRun(ctx)
+		if err != nil {
+			return nil, 0, fmt.Errorf("load last good run: %w", err)
+		}
+		if !ok {
+			return known, -1, nil
+		}
+		return known, last.SourceCount, nil
+	}
+	if r.Lister == nil {
+		return nil, 0, errors.New("a dry run without a database needs an Omni listing")
+	}
+	byName := make(map[string]sink.User)
+	if err := r.Lister.List(ctx, func(u sink.User) error {
+		byName[strings.ToLower(u.UserName)] = u
+		return nil
+	}); err != nil {
+		return nil, 0, fmt.Errorf("list Omni users: %w", err)
+	}
+	known := make(map[string]identity.Linked)
+	for _, u := range users {
+		ou, ok := byName[u.UserName]
+		if !ok {
+			continue
+		}
+		delete(byName, u.UserName)
+		known[u.ID] = linkFromOmni(u.ID, ou, identity.OriginAdopted)
+	}
+	for _, ou := range byName {
+		r.rep.Unmanaged = append(r.rep.Unmanaged, ou)
+	}
+	sortUsers(r.rep.Unmanaged)
+	return known, -1, nil
+}
+
+// linkFromOmni builds the link for directory user id from what Omni holds,
+// so that the plan compares the directory with Omni's actual values.
+func linkFromOmni(id string, ou sink.User, origin identity.Origin) identity.Linked {
+	u := identity.User{ID: id, UserName: strings.ToLower(ou.UserName), DisplayName: ou.DisplayName, Active: ou.Active, Attributes: ou.Attributes}
+	st := identity.StatusActive
+	if !ou.Active {
+		st = identity.StatusDeprovisioned
+	}
+	return identity.Linked{User: u, SCIMID: ou.ID, Hash: u.Hash(), Status: st, Origin: origin}
+}
+
+func activeLinked(known map[string]identity.Linked) int {
+	n := 0
+	for _, k := range known {
+		if k.Status == identity.StatusActive {
+			n++
+		}
+	}
+	return n
+}
+
+// recordSkippedAndTrips audits the entries the source skipped and the guards
+// that tripped, so that an admin can see them later.
+func (r *run) recordSkippedAndTrips(ctx context.Context) {
+	for _, t := range r.rep.GuardTrips {
+		r.Log.Error().Str("guard", t).Msg("safety guard tripped: no user will be deprovisioned this run")
+	}
+	if r.Options.DryRun {
+		return
+	}
+	evs := make([]state.AuditEvent, 0, len(r.rep.Skipped)+len(r.rep.GuardTrips))
+	for _, sk := range r.rep.Skipped {
+		evs = append(evs, state.AuditEvent{Action: "skip", LDAPID: sk.ID, Outcome: "skipped", Detail: fmt.Sprintf("%s: %s: %s", sk.DN, sk.Reason, sk.Detail)})
+	}
+	for _, t := range r.rep.GuardTrips {
+		evs = append(evs, state.AuditEvent{Action: "guard", Outcome: "tripped", Detail: t})
+	}
+	r.audit(ctx, evs...)
+}
+
+func (r *run) audit(ctx context.Context, evs ...state.AuditEvent) {
+	if r.Options.DryRun || len(evs) == 0 {
+		return
+	}
+	for i := range evs {
+		evs[i].RunID = r.rep.RunID
+		if evs[i].At.IsZero() {
+			evs[i].At = r.now
+		}
+	}
+	if err := r.Store.Audit(ctx, evs...); err != nil {
+		r.Log.Error().Err(err).Msg("write audit events")
+	}
+}

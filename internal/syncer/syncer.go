@@ -1,0 +1,245 @@
+// Package syncer runs one sync end to end — read the directory, load state,
+// plan, guard, apply, record — and schedules runs for the daemon. A dry run
+// goes through the very same code with a sink that records instead of
+// sending and a journal that writes nothing, so it cannot drift from a real
+// run.
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/syncd-dev/syncd/internal/config"
+	"github.com/syncd-dev/syncd/internal/diff"
+	"github.com/syncd-dev/syncd/internal/identity"
+	"github.com/syncd-dev/syncd/internal/sink"
+	"github.com/syncd-dev/syncd/internal/source"
+	"github.com/syncd-dev/syncd/internal/state"
+)
+
+// Source reads the users in scope from the directory.
+type Source interface {
+	Read(ctx context.Context) (*source.Result, error)
+}
+
+// Sink sends changes to Omni.
+type Sink interface {
+	Create(ctx context.Context, u identity.User) (sink.User, error)
+	Replace(ctx context.Context, id string, u identity.User) (sink.User, error)
+	SetActive(ctx context.Context, id string, active bool) error
+	Delete(ctx context.Context, id string) error
+	Get(ctx context.Context, id string) (sink.User, error)
+	FindByUserName(ctx context.Context, userName string) (sink.User, bool, error)
+}
+
+// Lister lists every Omni user; a dry run without a database plans from it.
+type Lister interface {
+	List(ctx context.Context, fn func(sink.User) error) error
+}
+
+// journal records each write before it is sent and completes it, with the
+// state change and the audit row, after the answer.
+type journal interface {
+	BeginOp(ctx context.Context, op state.Op) (state.Op, error)
+	CompleteOp(ctx context.Context, op state.Op, link *identity.Linked, ev state.AuditEvent) error
+}
+
+// Outcomes of a run.
+const (
+	OutcomeSuccess     = "success"
+	OutcomePartial     = "partial" // something failed or a guard tripped; what could be done was done
+	OutcomeFailed      = "failed"
+	OutcomeInterrupted = "interrupted"
+	OutcomeSkipped     = "skipped" // another replica holds the lock
+)
+
+// Deprovision modes.
+const (
+	DeprovisionDeactivate = "deactivate"
+	DeprovisionDelete     = "delete"
+	DeprovisionNone       = "none"
+)
+
+// Options tune a Syncer.
+type Options struct {
+	Deprovision string
+	Safety      config.Safety
+	// DryRun sends nothing to Omni and writes nothing to state.
+	DryRun bool
+	// AllowMassDeprovision lets one run go over the deprovision caps.
+	AllowMassDeprovision bool
+	// Trigger is recorded with the run: "once" or "schedule".
+	Trigger string
+	// OpTimeout bounds one operation when the run is being stopped, so the
+	// request in flight can finish and be recorded.
+	OpTimeout time.Duration
+}
+
+// Syncer runs syncs. Store may be nil only for a dry run, which then plans
+// against Lister.
+type Syncer struct {
+	Source  Source
+	Sink    Sink
+	Store   *state.Store
+	Lister  Lister
+	Options Options
+	Log     zerolog.Logger
+	Metrics *Metrics
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// ErrLocked is returned when another replica holds the run lock.
+var ErrLocked = errors.New("another syncd holds the run lock; run skipped")
+
+// Report is what one run did (or, for a dry run, would do).
+type Report struct {
+	RunID      int64              `json:"runId,omitempty"`
+	DryRun     bool               `json:"dryRun"`
+	Outcome    string             `json:"outcome"`
+	StartedAt  time.Time          `json:"startedAt"`
+	Duration   time.Duration      `json:"-"`
+	Entries    int                `json:"entries"`
+	InScope    int                `json:"inScope"`
+	Incomplete string             `json:"incomplete,omitempty"`
+	Skipped    []identity.Skipped `json:"skipped"`
+	Plan       diff.Plan          `json:"plan"`
+	// Deprovision is the mode deprovisions are carried out in.
+	Deprovision string `json:"deprovisionMode"`
+	// GuardTrips says why deprovisions were held back, if they were.
+	GuardTrips []string `json:"guardTrips"`
+	// Unmanaged lists Omni users a dry run without a database could not
+	// match to the directory; nothing is planned for them.
+	Unmanaged []sink.User `json:"unmanaged,omitempty"`
+	Results   []OpResult  `json:"results,omitempty"`
+	Counts    Counts      `json:"counts"`
+	Error     string      `json:"error,omitempty"`
+}
+
+// Counts are the operations a run carried out, by kind, and those that failed.
+type Counts struct {
+	Created       int `json:"created"`
+	Adopted       int `json:"adopted"`
+	Updated       int `json:"updated"`
+	Reactivated   int `json:"reactivated"`
+	Deprovisioned int `json:"deprovisioned"`
+	Failed        int `json:"failed"`
+}
+
+// OpResult is the outcome of one applied operation.
+type OpResult struct {
+	Action   string `json:"action"`
+	UserName string `json:"userName"`
+	ID       string `json:"id"`
+	SCIMID   string `json:"scimId,omitempty"`
+	Outcome  string `json:"outcome"`
+	Status   int    `json:"httpStatus,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+func (s *Syncer) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Run performs one sync. The error is non-nil when the run could not do its
+// job completely: the source failed or was incomplete, a guard tripped, an
+// operation failed, or the API key was refused. The report is filled in as
+// far as the run got, even with an error.
+func (s *Syncer) Run(ctx context.Context) (*Report, error) {
+	start := s.now()
+	rep := &Report{DryRun: s.Options.DryRun, StartedAt: start, Deprovision: s.deprovisionMode()}
+	if s.Store == nil && !s.Options.DryRun {
+		return rep, errors.New("a database is required unless --dry-run")
+	}
+	if s.Store != nil && !s.Options.DryRun {
+		release, ok, err := s.Store.TryLock(ctx)
+		if err != nil {
+			return rep, fmt.Errorf("take run lock: %w", err)
+		}
+		if !ok {
+			rep.Outcome = OutcomeSkipped
+			return rep, ErrLocked
+		}
+		defer release()
+	}
+	r := &run{Syncer: s, rep: rep, now: start}
+	err := r.do(ctx)
+	rep.Duration = s.now().Sub(start)
+	if err != nil && rep.Error == "" {
+		rep.Error = err.Error()
+	}
+	s.finish(ctx, r, err)
+	return rep, err
+}
+
+func (s *Syncer) deprovisionMode() string {
+	if s.Options.Deprovision == "" {
+		return DeprovisionDeactivate
+	}
+	return s.Options.Deprovision
+}
+
+// finish records the run and logs its summary line.
+func (s *Syncer) finish(ctx context.Context, r *run, err error) {
+	rep := r.rep
+	switch {
+	case rep.Outcome != "":
+	case ctx.Err() != nil:
+		rep.Outcome = OutcomeInterrupted
+	case err == nil:
+		rep.Outcome = OutcomeSuccess
+	case r.applied:
+		rep.Outcome = OutcomePartial
+	default:
+		rep.Outcome = OutcomeFailed
+	}
+	if r.stored != nil {
+		run := *r.stored
+		run.FinishedAt = s.now()
+		run.Outcome = rep.Outcome
+		run.SourceComplete = r.sourceRead && rep.Incomplete == ""
+		run.SourceCount = rep.InScope
+		run.Created = rep.Counts.Created + rep.Counts.Adopted
+		run.Updated = rep.Counts.Updated
+		run.Reactivated = rep.Counts.Reactivated
+		run.Deprovisioned = rep.Counts.Deprovisioned
+		run.Unchanged = rep.Plan.Unchanged
+		run.Skipped = len(rep.Skipped)
+		run.Failed = rep.Counts.Failed
+		run.GuardTrips = rep.GuardTrips
+		run.Error = rep.Error
+		// Record the run even when the run's context was cancelled by a
+		// signal: the journal must say how it ended.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if ferr := s.Store.FinishRun(rctx, run); ferr != nil {
+			s.Log.Error().Err(ferr).Int64("run", run.ID).Msg("record run")
+		}
+		cancel()
+	}
+	s.Metrics.observeRun(rep)
+	ev := s.Log.Info()
+	if rep.Outcome != OutcomeSuccess {
+		ev = s.Log.Warn()
+	}
+	p := rep.Plan
+	ev.Int64("run", rep.RunID).Bool("dry_run", rep.DryRun).Str("outcome", rep.Outcome).
+		Int("entries", rep.Entries).Int("in_scope", rep.InScope).Int("skipped", len(rep.Skipped)).
+		Int("create", len(p.Create)).Int("update", len(p.Update)).Int("reactivate", len(p.Reactivate)).
+		Int("deprovision", len(p.Deprovision)).Int("waiting", len(p.Waiting)).Int("held", len(p.Held)).
+		Int("unchanged", p.Unchanged).Int("failed", rep.Counts.Failed).
+		Strs("guard_trips", rep.GuardTrips).Dur("duration", rep.Duration)
+	if rep.Incomplete != "" {
+		ev.Str("incomplete", rep.Incomplete)
+	}
+	if err != nil {
+		ev.Str("error", err.Error())
+	}
+	ev.Msg("sync run finished")
+}
