@@ -5,7 +5,12 @@
 // call.
 package config
 
-import "time"
+import (
+	"fmt"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
 
 // Config is the whole configuration file.
 type Config struct {
@@ -33,10 +38,10 @@ type LDAP struct {
 	PageSize           int      `yaml:"pageSize"`
 	// Flavor is openldap, activedirectory, freeipa or 389ds; it sets the
 	// defaults of Attributes.ID, Disabled and Users.Filter.
-	Flavor     string            `yaml:"flavor"`
-	Users      Users             `yaml:"users"`
-	Attributes Attributes        `yaml:"attributes"`
-	Disabled   Disabled          `yaml:"disabled"`
+	Flavor     string     `yaml:"flavor"`
+	Users      Users      `yaml:"users"`
+	Attributes Attributes `yaml:"attributes"`
+	Disabled   Disabled   `yaml:"disabled"`
 	// OmniAttributes maps an Omni user attribute reference to an LDAP attribute.
 	OmniAttributes map[string]string `yaml:"omniAttributes"`
 }
@@ -125,6 +130,30 @@ type Duration time.Duration
 
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalText writes the form UnmarshalYAML reads, so a configuration printed
+// as YAML or JSON can be read back and is legible to a person.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalYAML reads a Go duration string such as "30s", "15m" or "24h". A
+// bare number is refused rather than guessed at: "30" could mean seconds or
+// minutes, and YAML would otherwise read it as nanoseconds.
+//
+// Errors are *yaml.TypeError, which lets the decoder go on to the other
+// fields as it does for its own type errors.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: must be a duration such as 30s, 15m or 24h", n.Line)}}
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: must be a duration such as 30s, 15m or 24h, not %q", n.Line, n.Value)}}
+	}
+	*d = Duration(v)
+	return nil
+}
 
 // Secret holds a password, token or URL with credentials. It never prints its
 // value: fmt, %v, JSON and YAML all show a placeholder, so a config or an

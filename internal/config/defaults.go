@@ -1,0 +1,132 @@
+package config
+
+import "time"
+
+// Flavors are the directory servers syncd knows the conventions of.
+const (
+	FlavorOpenLDAP        = "openldap"
+	FlavorActiveDirectory = "activedirectory"
+	FlavorFreeIPA         = "freeipa"
+	Flavor389DS           = "389ds"
+)
+
+// Kinds of Disabled.Kind.
+const (
+	DisabledAttribute     = "attribute"
+	DisabledPresent       = "present"
+	DisabledUAC           = "uac"
+	DisabledNSAccountLock = "nsaccountlock"
+	DisabledNone          = "none"
+)
+
+// flavorDefaults are the per-directory conventions: which attribute holds the
+// stable id, which entries are users, and how a disabled account is marked.
+type flavorDefaults struct {
+	id       string
+	filter   string
+	userName string
+	disabled Disabled
+}
+
+var flavors = map[string]flavorDefaults{
+	FlavorOpenLDAP: {
+		id:       "entryUUID",
+		filter:   "(objectClass=inetOrgPerson)",
+		disabled: Disabled{Kind: DisabledPresent, Attribute: "pwdAccountLockedTime"},
+	},
+	FlavorActiveDirectory: {
+		id:       "objectGUID",
+		filter:   "(&(objectCategory=person)(objectClass=user))",
+		userName: "mail",
+		disabled: Disabled{Kind: DisabledUAC, Attribute: "userAccountControl"},
+	},
+	FlavorFreeIPA: {
+		id:       "ipaUniqueID",
+		filter:   "(objectClass=inetOrgPerson)",
+		disabled: Disabled{Kind: DisabledNSAccountLock, Attribute: "nsAccountLock"},
+	},
+	Flavor389DS: {
+		id:       "nsUniqueId",
+		filter:   "(objectClass=inetOrgPerson)",
+		disabled: Disabled{Kind: DisabledNSAccountLock, Attribute: "nsAccountLock"},
+	},
+}
+
+// kindAttributes are the attributes that kinds tied to one server's
+// convention read when the file names none.
+var kindAttributes = map[string]string{
+	DisabledUAC:           "userAccountControl",
+	DisabledNSAccountLock: "nsAccountLock",
+}
+
+// Default returns every default, including those of the default flavor
+// (openldap), so the result describes a complete configuration apart from
+// the values only the operator can know (URLs, DNs, secrets).
+func Default() Config {
+	c := base()
+	c.applyFlavorDefaults()
+	return c
+}
+
+// base holds the defaults that do not depend on the flavor. Parse starts
+// from it rather than from Default, so that a file choosing another flavor
+// does not inherit OpenLDAP's id attribute and filter.
+func base() Config {
+	return Config{
+		Schedule: "*/15 * * * *",
+		LDAP: LDAP{
+			Timeout:  Duration(30 * time.Second),
+			PageSize: 1000,
+			Flavor:   FlavorOpenLDAP,
+			Users:    Users{Scope: "sub"},
+			Attributes: Attributes{
+				UserName:    "mail",
+				DisplayName: "displayName",
+				GivenName:   "givenName",
+				FamilyName:  "sn",
+			},
+		},
+		SCIM: SCIM{
+			UsersPath:         "users",
+			RequestsPerMinute: 60,
+			Timeout:           Duration(30 * time.Second),
+			MaxAttempts:       6,
+			MaxElapsed:        Duration(5 * time.Minute),
+			Deprovision:       "deactivate",
+		},
+		Safety: Safety{
+			MaxDeprovisionsPerRun: 50,
+			MaxDeprovisionPercent: 10,
+			MinSourceFraction:     0.9,
+		},
+		Log: Log{Level: "info", Format: "auto"},
+	}
+}
+
+// applyFlavorDefaults fills the fields the file left empty with the
+// conventions of the configured flavor. An unknown flavor gets none; Validate
+// reports it.
+func (c *Config) applyFlavorDefaults() {
+	l := &c.LDAP
+	f, ok := flavors[l.Flavor]
+	if ok {
+		if l.Attributes.ID == "" {
+			l.Attributes.ID = f.id
+		}
+		if l.Users.Filter == "" {
+			l.Users.Filter = f.filter
+		}
+		if l.Attributes.UserName == "" {
+			l.Attributes.UserName = f.userName
+		}
+	}
+	d := &l.Disabled
+	switch {
+	case d.Kind == "" && (d.Attribute != "" || d.Value != ""):
+		d.Kind = DisabledAttribute
+	case d.Kind == "" && ok:
+		*d = f.disabled
+	case d.Attribute == "":
+		d.Attribute = kindAttributes[d.Kind]
+	}
+}

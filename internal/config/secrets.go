@@ -1,0 +1,88 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Names of the systemd credentials (LoadCredential=) read when the file gives
+// neither a secret nor a file for it.
+const (
+	CredentialBindPassword = "ldap-bind-password"
+	CredentialSCIMToken    = "scim-token"
+	CredentialDatabaseURL  = "database-url"
+)
+
+// maxSecretFile bounds a secret file; a larger one is almost certainly the
+// wrong file, and reading it whole would be a waste.
+const maxSecretFile = 64 << 10
+
+// resolveSecrets fills each secret given as a file, and each secret given not
+// at all from the systemd credential of its name when one exists. A relative
+// file name resolves against credDir ($CREDENTIALS_DIRECTORY) when set, else
+// against the working directory. A file read successfully clears its *File
+// field, so the result holds values only and validates as such.
+func (c *Config) resolveSecrets(credDir string, ps *problems) {
+	type secret struct {
+		field, fileField, credential string
+		value                        *Secret
+		file                         *string
+		wanted                       bool
+	}
+	for _, s := range []secret{
+		{"ldap.bindPassword", "ldap.bindPasswordFile", CredentialBindPassword, &c.LDAP.BindPassword, &c.LDAP.BindPasswordFile, c.LDAP.BindDN != ""},
+		{"scim.token", "scim.tokenFile", CredentialSCIMToken, &c.SCIM.Token, &c.SCIM.TokenFile, true},
+		{"state.databaseURL", "state.databaseURLFile", CredentialDatabaseURL, &c.State.DatabaseURL, &c.State.DatabaseURLFile, true},
+	} {
+		switch {
+		case *s.file != "" && *s.value == "":
+			name := *s.file
+			if credDir != "" && !filepath.IsAbs(name) {
+				name = filepath.Join(credDir, name)
+			}
+			v, err := readSecret(name)
+			if err != nil {
+				ps.add(s.fileField, "%v", err)
+				continue
+			}
+			*s.value, *s.file = v, ""
+		case *s.file == "" && *s.value == "" && s.wanted && credDir != "":
+			v, err := readSecret(filepath.Join(credDir, s.credential))
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				ps.add(s.field, "credential %s: %v", s.credential, err)
+				continue
+			}
+			*s.value = v
+		}
+	}
+}
+
+// readSecret reads a secret file, dropping the trailing newline that editors
+// and `echo` add. Errors name the file, never its content.
+func readSecret(name string) (Secret, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", fmt.Errorf("read secret file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return "", fmt.Errorf("read secret file %s: %w", name, err)
+	}
+	if len(data) > maxSecretFile {
+		return "", fmt.Errorf("secret file %s is larger than %d KiB", name, maxSecretFile>>10)
+	}
+	v := strings.TrimRight(string(data), "\r\n")
+	if v == "" {
+		return "", fmt.Errorf("secret file %s is empty", name)
+	}
+	return Secret(v), nil
+}
