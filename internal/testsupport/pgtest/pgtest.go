@@ -51,7 +51,7 @@ type Server struct {
 	cmd  *exec.Cmd
 	log  *limitedBuffer
 	done chan struct{} // closed when the postmaster has exited
-	werr error          // the postmaster's exit status, valid after done
+	werr error         // the postmaster's exit status, valid after done
 
 	stopOnce sync.Once
 	stopErr  error
