@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/syncd-dev/syncd/internal/testsupport/dirgen"
+	"github.com/syncd-dev/syncd/internal/testsupport/omnitest"
+	"github.com/syncd-dev/syncd/internal/testsupport/pgtest"
+	"github.com/syncd-dev/syncd/internal/testsupport/slapdtest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	slapdtest.StopShared()
+	pgtest.StopShared()
+	os.Exit(code)
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return exitFailed
+}
+
+// world is a directory, an Omni stand-in and a database, with a
+// configuration file pointing at them.
+type world struct {
+	dir    *dirgen.Directory
+	ldap   *slapdtest.Server
+	omni   *omnitest.Server
+	config string
+	env    map[string]string
+}
+
+const (
+	// Unique strings that must never appear in any output.
+	testToken  = "tok-4f1d9c0a-never-print-me"
+	testBindPW = "bindpw-77e2b1-never-print-me"
+)
+
+func newWorld(t *testing.T, database bool) *world {
+	t.Helper()
+	const suffix = "dc=corp,dc=example,dc=com"
+	w := &world{env: map[string]string{"SYNCD_SCIM_TOKEN": testToken, "SYNCD_LDAP_BIND_PASSWORD": testBindPW}}
+	w.dir = dirgen.Generate(dirgen.Options{Seed: 3, Users: 20, Shape: dirgen.OpenLDAP, Suffix: suffix, Awkward: true})
+	bind := fmt.Sprintf("dn: cn=syncd,%s\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: syncd\nuserPassword: %s\n\n", suffix, testBindPW)
+	w.ldap = slapdtest.New(t, slapdtest.Options{Suffix: suffix, LDIF: append(w.dir.LDIF(), []byte("\n"+bind)...)})
+	var scim string
+	w.omni, scim = omnitest.Start(t, omnitest.Options{Token: testToken})
+	db := ""
+	if database {
+		w.env["SYNCD_DATABASE_URL"] = pgtest.NewDatabase(t)
+		db = "state:\n  databaseURL: ${SYNCD_DATABASE_URL}\n"
+	}
+	cfg := fmt.Sprintf(`ldap:
+  url: %s
+  bindDN: "cn=syncd,%s"
+  bindPassword: ${SYNCD_LDAP_BIND_PASSWORD}
+  users:
+    baseDNs: [%q]
+scim:
+  url: %s
+  token: ${SYNCD_SCIM_TOKEN}
+  requestsPerMinute: 10000
+%slog:
+  level: debug
+  format: json
+`, w.ldap.URL, suffix, w.dir.PeopleDN, scim, db)
+	w.config = filepath.Join(t.TempDir(), "syncd.yaml")
+	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func (w *world) getenv(k string) string { return w.env[k] }
+
+// syncd runs the whole program and returns its exit code and output.
+func (w *world) syncd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), append(args, "--config", w.config), w.getenv, &out, &errb)
+	if err != nil {
+		fmt.Fprintf(&errb, "syncd: %v\n", err)
+	}
+	for _, secret := range []string{testToken, testBindPW} {
+		if strings.Contains(out.String(), secret) || strings.Contains(errb.String(), secret) {
+			t.Errorf("a secret appears in the output of syncd %v", args)
+		}
+	}
+	return exitCode(err), out.String(), errb.String()
+}
+
+func TestOnceAndDryRunExitCodes(t *testing.T) {
+	w := newWorld(t, true)
+	if code, out, errOut := w.syncd(t, "--once", "--dry-run"); code != exitPending || !strings.Contains(out, "+ create ") {
+		t.Fatalf("dry run before the first sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if n := len(w.omni.Users()); n != 0 {
+		t.Fatalf("dry run created %d users", n)
+	}
+	if code, out, errOut := w.syncd(t, "--once"); code != exitOK {
+		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, _ := w.syncd(t, "--once", "--dry-run"); code != exitOK || !strings.Contains(out, "Nothing to change.") {
+		t.Fatalf("dry run after the sync: exit %d\n%s", code, out)
+	}
+	c, err := w.ldap.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var target dirgen.User
+	for _, u := range w.dir.Users {
+		if u.Awkward == "" && !u.Disabled && u.Mail != "" {
+			target = u
+			break
+		}
+	}
+	m := ldap.NewModifyRequest(target.DN, nil)
+	m.Replace("displayName", []string{"Changed Name"})
+	if err := c.Modify(m); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := w.syncd(t, "--once", "--dry-run", "--output", "json")
+	if code != exitPending || !strings.Contains(out, `"Changed Name"`) {
+		t.Fatalf("json dry run: exit %d\n%s", code, out)
+	}
+	if code, out, _ := w.syncd(t, "audit", "--since", "1h"); code != exitOK || !strings.Contains(out, "create") {
+		t.Fatalf("audit: exit %d\n%s", code, out)
+	}
+}
+
+func TestDryRunWithoutDatabase(t *testing.T) {
+	w := newWorld(t, false)
+	if code, out, errOut := w.syncd(t, "--once", "--dry-run"); code != exitPending || !strings.Contains(out, "+ create ") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, _, errOut := w.syncd(t, "--once"); code != exitConfig || !strings.Contains(errOut, "state.databaseURL") {
+		t.Fatalf("a real run without a database: exit %d\n%s", code, errOut)
+	}
+}
+
+// A bad configuration exits 3, names every bad field, and makes no network
+// call at all.
+func TestBadConfigFailsBeforeAnyNetworkCall(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	cfg := fmt.Sprintf(`ldap:
+  url: ldap://%s
+  bindDN: "cn=syncd,dc=corp,dc=example,dc=com"
+  bindPassword: ${SYNCD_LDAP_BIND_PASSWORD}
+  pageSize: -1
+  users:
+    baseDNs: ["not a dn"]
+scim:
+  url: http://omni.example.com/api/scim/v2
+  token: ${SYNCD_SCIM_TOKEN}
+state:
+  databaseURL: postgres://syncd@%s/syncd
+unknownKey: 1
+`, ln.Addr(), ln.Addr())
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	err = run(context.Background(), []string{"--once", "--config", path}, func(k string) string {
+		return map[string]string{"SYNCD_SCIM_TOKEN": testToken, "SYNCD_LDAP_BIND_PASSWORD": testBindPW}[k]
+	}, &out, &errb)
+	if exitCode(err) != exitConfig {
+		t.Fatalf("exit %d, want %d: %v", exitCode(err), exitConfig, err)
+	}
+	msg := err.Error()
+	for _, field := range []string{"unknownKey", "ldap.pageSize", "ldap.users.baseDNs[0]", "scim.url: must be https unless the host is loopback"} {
+		if !strings.Contains(msg, field) {
+			t.Errorf("error does not name %s:\n%s", field, msg)
+		}
+	}
+	if accepted.Load() != 0 {
+		t.Errorf("%d connections made before the configuration was rejected", accepted.Load())
+	}
+	if strings.Contains(msg, testToken) || strings.Contains(msg, testBindPW) {
+		t.Error("error shows a secret")
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, func(string) string { return "" }, &out, &out); err != nil || !strings.HasPrefix(out.String(), "syncd ") {
+		t.Fatalf("version: %v %q", err, out.String())
+	}
+}
