@@ -1,0 +1,692 @@
+// Package sink is syncd's client for Omni's SCIM 2.0 users API. Omni allows
+// about 60 requests a minute per key and deactivation there cannot be undone,
+// so the client spends requests carefully and never guesses about writes:
+// every request of a Client shares one token bucket that slows down when Omni
+// answers 429; 429s, 5xx answers and network failures are retried with
+// jittered exponential backoff within a bounded number of attempts and time;
+// a create whose fate is unknown is settled by looking the user up before it
+// is ever sent again; and when a write's fate cannot be settled, the error
+// says so (ErrOutcomeUnknown) instead of pretending it failed. The API key
+// never appears in logs or errors, even when the server echoes it back.
+package sink
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/syncd-dev/syncd/internal/identity"
+)
+
+// Config configures a Client. Zero values take the defaults noted.
+type Config struct {
+	// BaseURL is the SCIM base, e.g. https://acme.omniapp.co/api/scim/v2.
+	BaseURL string
+	// Token is the organisation API key; it is never logged and never
+	// appears in an error.
+	Token string
+	// UsersPath is "users" (default, as Omni documents) or "Users".
+	UsersPath string
+	// RequestsPerMinute sets the token bucket shared by every request of
+	// the Client; default 60. A negative value disables the bucket, for
+	// tests and benchmarks against a local server only.
+	RequestsPerMinute int
+	// Timeout bounds one HTTP attempt; default 30s.
+	Timeout time.Duration
+	// MaxAttempts bounds the attempts of one operation, the first included;
+	// default 6.
+	MaxAttempts int
+	// MaxElapsed bounds one operation with all its retries; default 5m.
+	MaxElapsed time.Duration
+	// HTTPClient replaces the tuned default client.
+	HTTPClient *http.Client
+	Logger     zerolog.Logger
+	// Observe, when set, is called after every attempt, for metrics.
+	// status is 0 for an attempt that got no answer.
+	Observe   func(method string, status int, d time.Duration)
+	UserAgent string
+}
+
+const (
+	defaultUsersPath   = "users"
+	defaultPerMinute   = 60
+	defaultTimeout     = 30 * time.Second
+	defaultMaxAttempts = 6
+	defaultMaxElapsed  = 5 * time.Minute
+	defaultUserAgent   = "syncd"
+
+	backoffBase = 500 * time.Millisecond
+	backoffCap  = 30 * time.Second
+
+	// maxBody bounds any response read; a page of 100 users is a few tens
+	// of KiB.
+	maxBody = 1 << 20
+	// pageSize is Omni's default and, as far as documented, its maximum.
+	pageSize = 100
+)
+
+// Client talks to one Omni organisation's SCIM users endpoint. It is safe
+// for concurrent use; concurrent callers share its rate limit.
+type Client struct {
+	base        string
+	usersPath   string
+	auth        string
+	hc          *http.Client
+	timeout     time.Duration
+	maxAttempts int
+	maxElapsed  time.Duration
+	log         zerolog.Logger
+	observe     func(string, int, time.Duration)
+	userAgent   string
+	lim         *limiter
+	red         redactor
+
+	// Seams for tests, so retries run instantly on a fake clock.
+	now    func() time.Time
+	sleep  func(context.Context, time.Duration) error
+	jitter func(time.Duration) time.Duration
+}
+
+// New checks cfg and builds a Client. It sends nothing; Check does.
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("scim client: parse base url: %w", err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, errors.New("scim client: base url must be an absolute http(s) url")
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, errors.New("scim client: base url must have no query, fragment or credentials")
+	}
+	if cfg.Token == "" {
+		return nil, errors.New("scim client: no API token")
+	}
+	for i := 0; i < len(cfg.Token); i++ {
+		if c := cfg.Token[i]; c <= ' ' || c >= 0x7f {
+			return nil, errors.New("scim client: API token has characters not allowed in a header")
+		}
+	}
+	c := &Client{
+		base:        u.String(),
+		usersPath:   cfg.UsersPath,
+		auth:        "Bearer " + cfg.Token,
+		hc:          cfg.HTTPClient,
+		timeout:     cfg.Timeout,
+		maxAttempts: cfg.MaxAttempts,
+		maxElapsed:  cfg.MaxElapsed,
+		log:         cfg.Logger,
+		observe:     cfg.Observe,
+		userAgent:   cfg.UserAgent,
+		red:         newRedactor(cfg.Token),
+		now:         time.Now,
+		sleep:       sleepCtx,
+		jitter:      fullJitter,
+	}
+	switch c.usersPath {
+	case "":
+		c.usersPath = defaultUsersPath
+	case "users", "Users":
+	default:
+		return nil, fmt.Errorf("scim client: users path %q: must be users or Users", cfg.UsersPath)
+	}
+	perMinute := cfg.RequestsPerMinute
+	if perMinute == 0 {
+		perMinute = defaultPerMinute
+	}
+	c.lim = newLimiter(perMinute)
+	if c.hc == nil {
+		c.hc = defaultHTTPClient()
+	}
+	if c.timeout <= 0 {
+		c.timeout = defaultTimeout
+	}
+	if c.maxAttempts <= 0 {
+		c.maxAttempts = defaultMaxAttempts
+	}
+	if c.maxElapsed <= 0 {
+		c.maxElapsed = defaultMaxElapsed
+	}
+	if c.observe == nil {
+		c.observe = func(string, int, time.Duration) {}
+	}
+	if c.userAgent == "" {
+		c.userAgent = defaultUserAgent
+	}
+	return c, nil
+}
+
+// defaultHTTPClient keeps connections alive: the rate limit, not the
+// connection count, is the bottleneck, so a handful of idle connections
+// saves a TLS handshake per request. Redirects are not followed: a SCIM
+// endpoint that redirects is misconfigured, and following a redirect would
+// turn a POST into a GET.
+func defaultHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 32
+	t.MaxIdleConnsPerHost = 16
+	t.IdleConnTimeout = 90 * time.Second
+	t.TLSHandshakeTimeout = 10 * time.Second
+	return &http.Client{
+		Transport: t,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// fullJitter spreads retries uniformly over [0, d), so clients that failed
+// together do not retry together.
+func fullJitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return rand.N(d)
+}
+
+func (c *Client) backoff(attempt int) time.Duration {
+	d := backoffCap
+	if attempt < 16 {
+		d = min(backoffBase<<(attempt-1), backoffCap)
+	}
+	return c.jitter(d)
+}
+
+// Create adds u to Omni, active, and returns the user Omni made. A 409
+// (the email is taken) comes back as an *Error with Status 409 so the caller
+// can adopt the existing user. When an attempt's fate is unknown, the user is
+// looked up by userName before the create is sent again, so a create that
+// landed is returned rather than repeated.
+func (c *Client) Create(ctx context.Context, u identity.User) (User, error) {
+	body, err := encodeUser(u)
+	if err != nil {
+		return User{}, fmt.Errorf("create user: %w", err)
+	}
+	o := &op{method: http.MethodPost, write: true}
+	var out User
+	err = c.retry(ctx, o, func(ctx context.Context) error {
+		if o.unknown {
+			found, ok, err := c.findOnce(ctx, u.UserName)
+			if err != nil {
+				return err
+			}
+			o.unknown = false
+			if ok {
+				c.log.Info().Str("scim_id", found.ID).Msg("scim create had landed; using the existing user")
+				out = found
+				return nil
+			}
+		}
+		resp, err := c.send(ctx, http.MethodPost, c.usersPath, "", body)
+		if err != nil {
+			o.settle(err)
+			return err
+		}
+		got, err := decodeUserResponse(resp)
+		if err != nil {
+			// Omni accepted the create but its answer is unreadable: look
+			// the user up rather than create it twice.
+			return &unsettledError{fmt.Errorf("read created user: %w", err)}
+		}
+		out = got
+		return nil
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("create user %s: %w", u.UserName, err)
+	}
+	return out, nil
+}
+
+// Replace PUTs the full desired values of u (active) to the user id. Omni
+// resets optional attributes a PUT leaves out, so u must be complete; that
+// also makes a repeat harmless.
+func (c *Client) Replace(ctx context.Context, id string, u identity.User) (User, error) {
+	if id == "" {
+		return User{}, errors.New("replace user: empty id")
+	}
+	body, err := encodeUser(u)
+	if err != nil {
+		return User{}, fmt.Errorf("replace user %s: %w", id, err)
+	}
+	var out User
+	err = c.write(ctx, http.MethodPut, c.userPath(id), body, func(r *response) error {
+		got, err := decodeUserResponse(r)
+		if err != nil {
+			return fmt.Errorf("read replaced user: %w", err)
+		}
+		out = got
+		return nil
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("replace user %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// SetActive PATCHes the user's active flag. In Omni, active=false is a
+// deactivation that cannot be undone.
+func (c *Client) SetActive(ctx context.Context, id string, active bool) error {
+	if id == "" {
+		return errors.New("set user active: empty id")
+	}
+	body, err := encodeSetActive(active)
+	if err != nil {
+		return fmt.Errorf("set user %s active=%t: %w", id, active, err)
+	}
+	if err := c.write(ctx, http.MethodPatch, c.userPath(id), body, nil); err != nil {
+		return fmt.Errorf("set user %s active=%t: %w", id, active, err)
+	}
+	return nil
+}
+
+// Delete deletes the user. A user already gone comes back as an *Error with
+// Status 404, which the caller counts as done.
+func (c *Client) Delete(ctx context.Context, id string) error {
+	if id == "" {
+		return errors.New("delete user: empty id")
+	}
+	if err := c.write(ctx, http.MethodDelete, c.userPath(id), nil, nil); err != nil {
+		return fmt.Errorf("delete user %s: %w", id, err)
+	}
+	return nil
+}
+
+// Get reads one user; a missing one is an *Error with Status 404.
+func (c *Client) Get(ctx context.Context, id string) (User, error) {
+	if id == "" {
+		return User{}, errors.New("get user: empty id")
+	}
+	var out User
+	err := c.retry(ctx, &op{method: http.MethodGet}, func(ctx context.Context) error {
+		resp, err := c.send(ctx, http.MethodGet, c.userPath(id), "", nil)
+		if err != nil {
+			return err
+		}
+		out, err = decodeUserResponse(resp)
+		return err
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("get user %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// FindByUserName looks a user up by userName (email). ok is false when Omni
+// has no such user.
+func (c *Client) FindByUserName(ctx context.Context, userName string) (User, bool, error) {
+	var (
+		out User
+		ok  bool
+	)
+	err := c.retry(ctx, &op{method: http.MethodGet}, func(ctx context.Context) error {
+		var err error
+		out, ok, err = c.findOnce(ctx, userName)
+		return err
+	})
+	if err != nil {
+		return User{}, false, fmt.Errorf("find user %s: %w", userName, err)
+	}
+	return out, ok, nil
+}
+
+// findOnce is a single filtered GET, used inside other operations' retry
+// loops. Results are matched again here, ignoring case, so a server that
+// ignores or loosens the filter cannot make us adopt the wrong user.
+func (c *Client) findOnce(ctx context.Context, userName string) (User, bool, error) {
+	q := "filter=" + queryEscape(userNameFilter(userName))
+	resp, err := c.send(ctx, http.MethodGet, c.usersPath, q, nil)
+	if err != nil {
+		return User{}, false, err
+	}
+	if err := checkJSON(resp); err != nil {
+		return User{}, false, err
+	}
+	page, err := decodeList(resp.body)
+	if err != nil {
+		return User{}, false, err
+	}
+	for _, u := range page.Resources {
+		if strings.EqualFold(u.UserName, userName) {
+			return u, true, nil
+		}
+	}
+	return User{}, false, nil
+}
+
+// List calls fn for every user in Omni, a page of 100 at a time, each page
+// its own retried operation. Omni sorts by creation time, so users created
+// meanwhile land on later pages and are still seen; a user is never passed
+// twice even if pages shift. A user deleted meanwhile can shift another past
+// a page boundary and out of this listing; callers use listings only for
+// planning, where the next run catches up. An error from fn stops the listing
+// and is returned as is.
+func (c *Client) List(ctx context.Context, fn func(User) error) error {
+	seen := make(map[string]struct{})
+	start := 1
+	for page := 1; ; page++ {
+		q := "startIndex=" + strconv.Itoa(start) + "&count=" + strconv.Itoa(pageSize)
+		var p listPage
+		err := c.retry(ctx, &op{method: http.MethodGet}, func(ctx context.Context) error {
+			resp, err := c.send(ctx, http.MethodGet, c.usersPath, q, nil)
+			if err != nil {
+				return err
+			}
+			if err := checkJSON(resp); err != nil {
+				return err
+			}
+			p, err = decodeList(resp.body)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("list users: page %d: %w", page, err)
+		}
+		fresh := 0
+		for _, u := range p.Resources {
+			if _, dup := seen[u.ID]; dup {
+				continue
+			}
+			seen[u.ID] = struct{}{}
+			fresh++
+			if err := fn(u); err != nil {
+				return err
+			}
+		}
+		start += len(p.Resources)
+		if len(p.Resources) == 0 || start > p.Total {
+			return nil
+		}
+		if fresh == 0 {
+			return fmt.Errorf("list users: page %d at startIndex %d repeats users already listed; the server ignores paging", page, start-len(p.Resources))
+		}
+	}
+}
+
+// Check sends one cheap authenticated request to prove the URL and the key.
+func (c *Client) Check(ctx context.Context) error {
+	err := c.retry(ctx, &op{method: http.MethodGet}, func(ctx context.Context) error {
+		resp, err := c.send(ctx, http.MethodGet, c.usersPath, "startIndex=1&count=1", nil)
+		if err != nil {
+			return err
+		}
+		if err := checkJSON(resp); err != nil {
+			return err
+		}
+		_, err = decodeList(resp.body)
+		return err
+	})
+	switch {
+	case err == nil:
+		return nil
+	case IsStatus(err, http.StatusNotFound):
+		return fmt.Errorf("check scim: %w (check the base url, which ends in /api/scim/v2, and the users path)", err)
+	default:
+		return fmt.Errorf("check scim: %w", err)
+	}
+}
+
+func (c *Client) userPath(id string) string {
+	return c.usersPath + "/" + url.PathEscape(id)
+}
+
+// write runs an idempotent write (PUT, PATCH, DELETE) with plain retries; a
+// repeat carries the same full values, so it cannot do harm. read, when set,
+// reads a successful answer.
+func (c *Client) write(ctx context.Context, method, rel string, body []byte, read func(*response) error) error {
+	o := &op{method: method, write: true}
+	return c.retry(ctx, o, func(ctx context.Context) error {
+		resp, err := c.send(ctx, method, rel, "", body)
+		if err != nil {
+			o.settle(err)
+			return err
+		}
+		o.unknown = false
+		if read != nil {
+			return read(resp)
+		}
+		return nil
+	})
+}
+
+// op is the state one operation carries across its attempts.
+type op struct {
+	method string
+	write  bool
+	// unknown is set while an earlier attempt of a write may have been
+	// applied and nothing since has settled it.
+	unknown bool
+}
+
+// settle clears unknown when the write itself got a definite answer: a
+// repeat of the same request that Omni judges (409, 400, 404) tells where
+// things stand.
+func (o *op) settle(err error) {
+	var e *Error
+	if errors.As(err, &e) && !e.retryable() {
+		o.unknown = false
+	}
+}
+
+// unsettledError marks a write that Omni accepted but whose answer could not
+// be read: it is retried, and a create is looked up first.
+type unsettledError struct{ err error }
+
+func (e *unsettledError) Error() string { return e.err.Error() }
+func (e *unsettledError) Unwrap() error { return e.err }
+
+// classify says whether an attempt's error is worth retrying, whether a
+// write may have been applied by it, and how long the server asked us to
+// wait.
+func classify(err error) (retry, mayHaveApplied bool, after time.Duration) {
+	var (
+		te *transportError
+		e  *Error
+		ue *unsettledError
+	)
+	switch {
+	case errors.As(err, &ue):
+		return true, true, 0
+	case errors.As(err, &te):
+		return true, te.Sent, 0
+	case errors.As(err, &e):
+		return e.retryable(), e.Status >= 500, e.RetryAfter
+	default:
+		return false, false, 0
+	}
+}
+
+// retry runs fn until it succeeds, fails for good, or the attempts, the
+// MaxElapsed budget or ctx run out.
+func (c *Client) retry(ctx context.Context, o *op, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, c.maxElapsed)
+	defer cancel()
+	deadline := c.now().Add(c.maxElapsed)
+	for attempt := 1; ; attempt++ {
+		err := fn(ctx)
+		if err == nil {
+			return nil
+		}
+		retry, applied, after := classify(err)
+		if o.write && applied {
+			o.unknown = true
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			if !errors.Is(err, cerr) {
+				err = fmt.Errorf("%w: %w", cerr, err)
+			}
+			return o.giveUp(attempt, err)
+		}
+		if !retry {
+			return o.fail(err)
+		}
+		if attempt >= c.maxAttempts {
+			return o.giveUp(attempt, err)
+		}
+		delay := after
+		if delay <= 0 {
+			delay = c.backoff(attempt)
+		}
+		if c.now().Add(delay).After(deadline) {
+			return o.giveUp(attempt, fmt.Errorf("next retry would pass the %s budget: %w", c.maxElapsed, err))
+		}
+		c.log.Warn().Str("method", o.method).Int("attempt", attempt).
+			Dur("retry_in", delay).Str("error", err.Error()).Msg("scim request failed; retrying")
+		if serr := c.sleep(ctx, delay); serr != nil {
+			return o.giveUp(attempt, fmt.Errorf("%w: %w", serr, err))
+		}
+	}
+}
+
+// fail returns an error the server gave for good.
+func (o *op) fail(err error) error {
+	if o.unknown {
+		return fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+	}
+	return err
+}
+
+func (o *op) giveUp(attempts int, err error) error {
+	return o.fail(fmt.Errorf("gave up after %d attempts: %w", attempts, err))
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// send makes one attempt: wait for the bucket, send under the per-attempt
+// timeout, read a bounded body. Non-2xx answers come back as *Error, failed
+// exchanges as *transportError.
+func (c *Client) send(ctx context.Context, method, rel, query string, body []byte) (*response, error) {
+	if err := c.lim.wait(ctx, c.now, c.sleep); err != nil {
+		return nil, err
+	}
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	target := c.base + "/" + rel
+	if query != "" {
+		target += "?" + query
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(actx, method, target, rd)
+	if err != nil {
+		return nil, fmt.Errorf("build scim request: %w", err)
+	}
+	path := req.URL.EscapedPath()
+	req.Header.Set("Authorization", c.auth)
+	req.Header.Set("Accept", contentTypeSCIM+", application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if body != nil {
+		req.Header.Set("Content-Type", contentTypeSCIM)
+	}
+
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		d := time.Since(start)
+		c.observe(method, 0, d)
+		terr := &transportError{Method: method, Path: path, Err: c.cleanErr(ctx, actx, err), Sent: !dialFailed(err)}
+		c.log.Debug().Str("method", method).Str("path", path).Int("status", 0).
+			Dur("duration", d).Str("error", terr.Err.Error()).Msg("scim request")
+		return nil, terr
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	d := time.Since(start)
+	c.observe(method, resp.StatusCode, d)
+	c.log.Debug().Str("method", method).Str("path", path).Int("status", resp.StatusCode).
+		Dur("duration", d).Msg("scim request")
+	if err != nil {
+		return nil, &transportError{Method: method, Path: path, Err: fmt.Errorf("read answer: %w", c.cleanErr(ctx, actx, err)), Sent: true}
+	}
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	if len(data) > maxBody {
+		if ok {
+			return nil, fmt.Errorf("scim %s %s: answer exceeds %d bytes", method, path, maxBody)
+		}
+		data = data[:maxBody]
+	}
+	now := c.now()
+	if ok {
+		c.lim.succeeded(now)
+		return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+	}
+	e := parseError(method, path, resp.StatusCode, resp.Header, c.red.bytes(data), now)
+	if e.Status == http.StatusTooManyRequests {
+		c.lim.throttled(now, e.RetryAfter)
+	} else {
+		c.lim.succeeded(now)
+	}
+	return nil, e
+}
+
+// cleanErr strips the URL (whose query may hold an email) from a transport
+// error and names a per-attempt timeout as such.
+func (c *Client) cleanErr(ctx, actx context.Context, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("no answer within %s: %w", c.timeout, err)
+	}
+	return err
+}
+
+// dialFailed reports whether the request surely never reached the server.
+func dialFailed(err error) bool {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return true
+	}
+	var de *net.DNSError
+	return errors.As(err, &de)
+}
+
+func checkJSON(r *response) error {
+	if ct := r.header.Get("Content-Type"); !jsonContentType(ct) {
+		return fmt.Errorf("unexpected content type %.60q", ct)
+	}
+	return nil
+}
+
+func decodeUserResponse(r *response) (User, error) {
+	if err := checkJSON(r); err != nil {
+		return User{}, err
+	}
+	return decodeUser(r.body)
+}
+
+// queryEscape escapes a query value with %20 for spaces: a server that
+// decodes with a path-style decoder would read "+" as a literal plus.
+func queryEscape(s string) string {
+	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+}

@@ -1,0 +1,97 @@
+package sink
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// limiter is the one token bucket every request of a Client passes through.
+// Omni counts requests per key per minute, so the bucket holds a single token:
+// no burst can spend a minute's budget in a second. When Omni answers 429
+// anyway (another process shares the key, or the key's limit is lower than
+// configured), the rate is halved, and it creeps back up by a twentieth of
+// the configured rate per success, so a shared key settles instead of
+// oscillating.
+type limiter struct {
+	lim        *rate.Limiter
+	configured rate.Limit
+	floor      rate.Limit
+
+	mu         sync.Mutex
+	pauseUntil time.Time
+}
+
+func newLimiter(perMinute int) *limiter {
+	if perMinute < 0 {
+		return &limiter{lim: rate.NewLimiter(rate.Inf, 1), configured: rate.Inf}
+	}
+	r := rate.Limit(float64(perMinute) / 60)
+	return &limiter{
+		lim:        rate.NewLimiter(r, 1),
+		configured: r,
+		floor:      rate.Limit(1.0 / 60),
+	}
+}
+
+// wait blocks until the next request may go. now and sleep are the Client's,
+// so tests drive the bucket with a fake clock.
+func (l *limiter) wait(ctx context.Context, now func() time.Time, sleep func(context.Context, time.Duration) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t := now()
+	r := l.lim.ReserveN(t, 1)
+	d := r.DelayFrom(t)
+	l.mu.Lock()
+	if p := l.pauseUntil.Sub(t); p > d {
+		d = p
+	}
+	l.mu.Unlock()
+	if d <= 0 {
+		return nil
+	}
+	if err := sleep(ctx, d); err != nil {
+		// Give the token back so an abandoned wait does not slow the others.
+		r.CancelAt(now())
+		return err
+	}
+	return nil
+}
+
+// throttled is called on a 429. retryAfter, when the server gave one, holds
+// back every caller, not only the one that was refused.
+func (l *limiter) throttled(t time.Time, retryAfter time.Duration) {
+	if retryAfter > 0 {
+		l.mu.Lock()
+		if until := t.Add(retryAfter); until.After(l.pauseUntil) {
+			l.pauseUntil = until
+		}
+		l.mu.Unlock()
+	}
+	if l.configured == rate.Inf {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lim.SetLimitAt(t, max(l.lim.Limit()/2, l.floor))
+}
+
+// succeeded is called on every answer that was not a 429.
+func (l *limiter) succeeded(t time.Time) {
+	if l.configured == rate.Inf {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if cur := l.lim.Limit(); cur < l.configured {
+		l.lim.SetLimitAt(t, min(cur+l.configured/20, l.configured))
+	}
+}
+
+// perMinute is the current rate, for tests and logs.
+func (l *limiter) perMinute() float64 {
+	return float64(l.lim.Limit()) * 60
+}

@@ -1,0 +1,328 @@
+package sink
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/syncd-dev/syncd/internal/identity"
+)
+
+const (
+	schemaUser     = "urn:ietf:params:scim:schemas:core:2.0:User"
+	schemaOmniAttr = "urn:omni:params:1.0:UserAttribute"
+	schemaPatchOp  = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+	contentTypeSCIM = "application/scim+json"
+)
+
+// User is a user as Omni returns it.
+type User struct {
+	ID          string
+	UserName    string
+	DisplayName string
+	Active      bool
+	// Attributes are the urn:omni:params:1.0:UserAttribute values, read as
+	// strings whatever JSON type Omni used.
+	Attributes map[string]string
+}
+
+// userBody is the wire form of a create or replace. It carries only what
+// identity.User.Hash covers plus active, so that what syncd remembers having
+// pushed is exactly what Omni was sent; name parts and externalId are not
+// documented by Omni and are left out.
+type userBody struct {
+	Schemas     []string          `json:"schemas"`
+	UserName    string            `json:"userName"`
+	DisplayName string            `json:"displayName"`
+	Active      bool              `json:"active"`
+	Attributes  map[string]string `json:"urn:omni:params:1.0:UserAttribute,omitempty"`
+}
+
+var (
+	schemasPlain = []string{schemaUser}
+	schemasAttrs = []string{schemaUser, schemaOmniAttr}
+)
+
+// encodeUser renders the body of a create or replace. The user is always
+// sent active: deactivation is a separate, guarded PATCH, and creating a user
+// already deactivated would make an account that can never be revived.
+// Omni requires a displayName, so an empty one falls back to the userName.
+func encodeUser(u identity.User) ([]byte, error) {
+	if u.UserName == "" {
+		return nil, errors.New("user has no userName")
+	}
+	b := userBody{
+		Schemas:     schemasPlain,
+		UserName:    u.UserName,
+		DisplayName: u.DisplayName,
+		Active:      true,
+		Attributes:  u.Attributes,
+	}
+	if b.DisplayName == "" {
+		b.DisplayName = u.UserName
+	}
+	if len(u.Attributes) > 0 {
+		b.Schemas = schemasAttrs
+	}
+	return json.Marshal(b)
+}
+
+type patchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value"`
+}
+
+type patchBody struct {
+	Schemas    []string  `json:"schemas"`
+	Operations []patchOp `json:"Operations"`
+}
+
+func encodeSetActive(active bool) ([]byte, error) {
+	return json.Marshal(patchBody{
+		Schemas:    []string{schemaPatchOp},
+		Operations: []patchOp{{Op: "replace", Path: "active", Value: active}},
+	})
+}
+
+// decodeUser reads one user resource. SCIM attribute names are
+// case-insensitive and Omni's attribute values may be strings, numbers or
+// lists, so it reads leniently; but a user without an id is useless to the
+// caller and is an error.
+func decodeUser(data []byte) (User, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return User{}, fmt.Errorf("decode user: %w", err)
+	}
+	if fields == nil {
+		return User{}, errors.New("decode user: not a JSON object")
+	}
+	return userFromFields(fields)
+}
+
+func userFromFields(fields map[string]json.RawMessage) (User, error) {
+	var u User
+	if raw, ok := lookupFold(fields, "id"); ok {
+		u.ID, _ = looseString(raw)
+	}
+	if u.ID == "" {
+		return User{}, errors.New("decode user: no id")
+	}
+	if raw, ok := lookupFold(fields, "userName"); ok {
+		u.UserName, _ = looseString(raw)
+	}
+	if raw, ok := lookupFold(fields, "displayName"); ok {
+		u.DisplayName, _ = looseString(raw)
+	}
+	if raw, ok := lookupFold(fields, "active"); ok {
+		s, _ := looseString(raw)
+		u.Active, _ = strconv.ParseBool(s)
+	}
+	if raw, ok := lookupFold(fields, schemaOmniAttr); ok {
+		var attrs map[string]json.RawMessage
+		if json.Unmarshal(raw, &attrs) == nil {
+			for k, v := range attrs {
+				u.setAttr(k, v)
+			}
+		}
+	}
+	// IdPs address one attribute as "<urn>:<reference>"; accept that
+	// flattened form too.
+	prefix := schemaOmniAttr + ":"
+	for k, v := range fields {
+		if len(k) > len(prefix) && strings.EqualFold(k[:len(prefix)], prefix) {
+			u.setAttr(k[len(prefix):], v)
+		}
+	}
+	return u, nil
+}
+
+func (u *User) setAttr(k string, raw json.RawMessage) {
+	v, ok := looseString(raw)
+	if !ok {
+		return
+	}
+	if u.Attributes == nil {
+		u.Attributes = make(map[string]string)
+	}
+	u.Attributes[k] = v
+}
+
+// listPage is one page of a ListResponse.
+type listPage struct {
+	Total     int
+	Resources []User
+}
+
+func decodeList(data []byte) (listPage, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return listPage{}, fmt.Errorf("decode user list: %w", err)
+	}
+	if fields == nil {
+		return listPage{}, errors.New("decode user list: not a JSON object")
+	}
+	var p listPage
+	raw, ok := lookupFold(fields, "totalResults")
+	if !ok {
+		return listPage{}, errors.New("decode user list: no totalResults")
+	}
+	s, _ := looseString(raw)
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return listPage{}, fmt.Errorf("decode user list: bad totalResults %.40q", s)
+	}
+	p.Total = n
+	raw, ok = lookupFold(fields, "Resources")
+	if !ok || isNull(raw) {
+		return p, nil
+	}
+	var items []map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return listPage{}, fmt.Errorf("decode user list: resources: %w", err)
+	}
+	p.Resources = make([]User, 0, len(items))
+	for i, it := range items {
+		u, err := userFromFields(it)
+		if err != nil {
+			return listPage{}, fmt.Errorf("decode user list: resource %d: %w", i, err)
+		}
+		p.Resources = append(p.Resources, u)
+	}
+	return p, nil
+}
+
+// lookupFold finds a member by exact name first, then ignoring case, as SCIM
+// attribute names are case-insensitive.
+func lookupFold(fields map[string]json.RawMessage, name string) (json.RawMessage, bool) {
+	if v, ok := fields[name]; ok {
+		return v, true
+	}
+	for k, v := range fields {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// looseString renders a JSON value as a string: strings as they are, numbers
+// and booleans as written, lists as their elements joined by commas (sorted
+// for a stable result), objects as compact JSON. ok is false for null and
+// for invalid JSON.
+func looseString(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || isNull(raw) {
+		return "", false
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return "", false
+		}
+		return s, true
+	case '[':
+		var items []json.RawMessage
+		if json.Unmarshal(raw, &items) != nil {
+			return "", false
+		}
+		parts := make([]string, 0, len(items))
+		for _, it := range items {
+			if s, ok := looseString(it); ok {
+				parts = append(parts, s)
+			}
+		}
+		sort.Strings(parts)
+		return strings.Join(parts, ","), true
+	case '{':
+		var b bytes.Buffer
+		if json.Compact(&b, raw) != nil {
+			return "", false
+		}
+		return b.String(), true
+	default:
+		if !json.Valid(raw) {
+			return "", false
+		}
+		return string(raw), true
+	}
+}
+
+func isNull(raw json.RawMessage) bool {
+	return string(bytes.TrimSpace(raw)) == "null"
+}
+
+// jsonContentType reports whether a response may be read as JSON. A missing
+// type is given the benefit of the doubt; an explicit other type (an HTML
+// login page from a proxy, say) is not.
+func jsonContentType(ct string) bool {
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || mt == contentTypeSCIM || strings.HasSuffix(mt, "+json")
+}
+
+// userNameFilter builds the SCIM filter for one userName. The value is
+// quoted, so only quotes and backslashes need escaping.
+func userNameFilter(userName string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	return `userName eq "` + r.Replace(userName) + `"`
+}
+
+// redactor removes the API key from text that came from the server, which may
+// echo request headers back in an error body. It also catches the forms the
+// key takes once escaped inside JSON.
+type redactor struct {
+	forms []string
+}
+
+const redacted = "[REDACTED]"
+
+func newRedactor(token string) redactor {
+	if token == "" {
+		return redactor{}
+	}
+	forms := []string{token}
+	add := func(s string) {
+		for _, f := range forms {
+			if f == s {
+				return
+			}
+		}
+		forms = append(forms, s)
+	}
+	if b, err := json.Marshal(token); err == nil {
+		add(string(b[1 : len(b)-1]))
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(token) == nil {
+		b := bytes.TrimSpace(buf.Bytes())
+		add(string(b[1 : len(b)-1]))
+	}
+	add(strings.ReplaceAll(token, "/", `\/`))
+	// Longest first, so a form is never half-replaced by a shorter one.
+	sort.Slice(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
+	return redactor{forms: forms}
+}
+
+func (r redactor) bytes(b []byte) []byte {
+	for _, f := range r.forms {
+		if bytes.Contains(b, []byte(f)) {
+			b = bytes.ReplaceAll(b, []byte(f), []byte(redacted))
+		}
+	}
+	return b
+}
