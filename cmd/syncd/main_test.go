@@ -54,11 +54,11 @@ const (
 	testBindPW = "bindpw-77e2b1-never-print-me"
 )
 
-func newWorld(t *testing.T, database bool) *world {
+func newWorld(t *testing.T, database bool, users int) *world {
 	t.Helper()
 	const suffix = "dc=corp,dc=example,dc=com"
 	w := &world{env: map[string]string{"SYNCD_SCIM_TOKEN": testToken, "SYNCD_LDAP_BIND_PASSWORD": testBindPW}}
-	w.dir = dirgen.Generate(dirgen.Options{Seed: 3, Users: 20, Shape: dirgen.OpenLDAP, Suffix: suffix, Awkward: true})
+	w.dir = dirgen.Generate(dirgen.Options{Seed: 3, Users: users, Shape: dirgen.OpenLDAP, Suffix: suffix, Awkward: true})
 	bind := fmt.Sprintf("dn: cn=syncd,%s\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: syncd\nuserPassword: %s\n\n", suffix, testBindPW)
 	w.ldap = slapdtest.New(t, slapdtest.Options{Suffix: suffix, LDIF: append(w.dir.LDIF(), []byte("\n"+bind)...)})
 	var scim string
@@ -108,7 +108,7 @@ func (w *world) syncd(t *testing.T, args ...string) (code int, stdout, stderr st
 }
 
 func TestOnceAndDryRunExitCodes(t *testing.T) {
-	w := newWorld(t, true)
+	w := newWorld(t, true, 20)
 	if code, out, errOut := w.syncd(t, "--once", "--dry-run"); code != exitPending || !strings.Contains(out, "+ create ") {
 		t.Fatalf("dry run before the first sync: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -148,7 +148,7 @@ func TestOnceAndDryRunExitCodes(t *testing.T) {
 }
 
 func TestDryRunWithoutDatabase(t *testing.T) {
-	w := newWorld(t, false)
+	w := newWorld(t, false, 20)
 	if code, out, errOut := w.syncd(t, "--once", "--dry-run"); code != exitPending || !strings.Contains(out, "+ create ") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/syncd-dev/syncd/internal/state"
+	"github.com/syncd-dev/syncd/internal/testsupport/omnitest"
+)
+
+// runMainEnv makes the test binary act as syncd itself, so the crash test
+// can kill a real syncd process.
+const runMainEnv = "SYNCD_TEST_RUN_MAIN"
+
+func init() {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+	}
+}
+
+// Kill -9 syncd at random points of a provisioning run, again and again,
+// then let one run finish: Omni ends with exactly the desired users, no
+// email twice, and every user that reached Omni has its audit row.
+func TestCrashAnywhere(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test starts many processes")
+	}
+	w := newWorld(t, true, 100)
+	w.omni.SetFaults(omnitest.Faults{Seed: 1, Latency: 2 * time.Millisecond})
+	rng := rand.New(rand.NewPCG(7, 7))
+	kills, requests := 0, 0
+	for i := 0; i < 24; i++ {
+		before := w.omni.Stats().Total
+		cmd := exec.Command(os.Args[0], "--once", "--config", w.config)
+		cmd.Env = append(os.Environ(), runMainEnv+"=1")
+		for k, v := range w.env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		// Kill once the run has sent k requests, plus a little: the kill
+		// lands in flight, between an answer and its commit, or between
+		// operations.
+		k := 1 + rng.IntN(8)
+		extra := time.Duration(rng.IntN(3000)) * time.Microsecond
+		killed := false
+	wait:
+		for {
+			select {
+			case <-done:
+				break wait
+			case <-time.After(200 * time.Microsecond):
+				if !killed && w.omni.Stats().Total-before >= k {
+					time.Sleep(extra)
+					_ = cmd.Process.Signal(syscall.SIGKILL)
+					killed = true
+					kills++
+				}
+			}
+		}
+		requests += w.omni.Stats().Total - before
+	}
+	if code, out, errOut := w.syncd(t, "--once"); code != exitOK {
+		t.Fatalf("final run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	t.Logf("%d runs killed, %d SCIM requests before the final run", kills, requests)
+	if kills < 20 {
+		t.Errorf("only %d of 24 runs were killed mid-way; the test proves little", kills)
+	}
+
+	want := map[string]bool{}
+	for _, u := range w.dir.Users {
+		if m := w.dir.ExpectedEmail(u); m != "" && !u.Disabled {
+			want[m] = true
+		}
+	}
+	seen := map[string]int{}
+	for _, u := range w.omni.Users() {
+		seen[strings.ToLower(u.UserName)]++
+	}
+	for mail, n := range seen {
+		if n > 1 {
+			t.Errorf("%s exists %d times in Omni", mail, n)
+		}
+		if !want[mail] {
+			t.Errorf("%s is in Omni but not wanted", mail)
+		}
+	}
+	for mail := range want {
+		if seen[mail] == 0 {
+			t.Errorf("%s missing from Omni", mail)
+		}
+	}
+
+	store, err := state.Open(context.Background(), w.env["SYNCD_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	evs, err := store.ListAudit(context.Background(), state.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := map[string]bool{}
+	for _, ev := range evs {
+		if ev.Outcome == "ok" && ev.SCIMID != "" {
+			audited[ev.SCIMID] = true
+		}
+	}
+	for _, u := range w.omni.Users() {
+		if !audited[u.ID] {
+			t.Errorf("Omni user %s (%s) has no audit row", u.UserName, u.ID)
+		}
+	}
+	if t.Failed() {
+		fmt.Println(evs)
+	}
+}
