@@ -154,8 +154,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		abort(w, true)
 		return
 	case faultHang:
-		s.hang(r)
 		s.count(method, "hung", true)
+		s.hang(r)
 		abort(w, false)
 		return
 	}
@@ -172,8 +172,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		abort(w, false)
 		return
 	case faultHangApplied:
-		s.hang(r)
 		s.count(method, "hung", true)
+		s.hang(r)
 		abort(w, false)
 		return
 	}
@@ -190,6 +190,12 @@ func (s *Server) tooMany(wait time.Duration) reply {
 
 // hang holds a request until the client gives up or the server closes.
 func (s *Server) hang(r *http.Request) {
+	s.mu.Lock()
+	hook := s.hangHook
+	s.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	select {
 	case <-r.Context().Done():
 	case <-s.done:

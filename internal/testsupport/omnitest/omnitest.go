@@ -131,6 +131,8 @@ type Server struct {
 	faults  Faults
 	rng     *mrand.Rand
 	stats   Stats
+	// hangHook is called as a request starts to hang; tests set it.
+	hangHook func()
 }
 
 // New returns a Server with no users.
