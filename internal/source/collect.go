@@ -1,0 +1,141 @@
+package source
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	ber "github.com/go-asn1-ber/asn1-ber"
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/syncd-dev/syncd/internal/identity"
+)
+
+// collector gathers mapped users as entries stream in and settles the
+// conflicts that only show across entries: the same id twice and the same
+// userName twice.
+type collector struct {
+	users []identity.User
+	// byID and byEmail index users; dupEmail lists the userNames held by
+	// more than one user, in the order they were first seen twice.
+	byID     map[string]int
+	byEmail  map[string]int
+	dupEmail []string
+	dupSeen  map[string]bool
+
+	skipped []identity.Skipped
+	// skippedDN keeps an entry found under two overlapping base DNs from
+	// being reported twice.
+	skippedDN map[string]bool
+}
+
+func newCollector() *collector {
+	return &collector{
+		byID:      map[string]int{},
+		byEmail:   map[string]int{},
+		dupSeen:   map[string]bool{},
+		skippedDN: map[string]bool{},
+	}
+}
+
+func (c *collector) add(u identity.User, s *identity.Skipped) {
+	if s != nil {
+		c.skip(*s)
+		return
+	}
+	if i, ok := c.byID[u.ID]; ok {
+		if strings.EqualFold(c.users[i].DN, u.DN) {
+			// The same entry again, through an overlapping base DN.
+			return
+		}
+		c.skip(identity.Skipped{
+			DN:     u.DN,
+			ID:     u.ID,
+			Reason: identity.SkipDuplicateID,
+			Detail: "id also held by " + bounded(c.users[i].DN),
+		})
+		return
+	}
+	c.byID[u.ID] = len(c.users)
+	if _, ok := c.byEmail[u.UserName]; ok {
+		if !c.dupSeen[u.UserName] {
+			c.dupSeen[u.UserName] = true
+			c.dupEmail = append(c.dupEmail, u.UserName)
+		}
+	} else {
+		c.byEmail[u.UserName] = len(c.users)
+	}
+	c.users = append(c.users, u)
+}
+
+func (c *collector) skip(s identity.Skipped) {
+	key := strings.ToLower(s.DN)
+	if c.skippedDN[key] {
+		return
+	}
+	c.skippedDN[key] = true
+	c.skipped = append(c.skipped, s)
+}
+
+// finish drops every user whose userName is shared, then sorts: users by
+// id, skipped entries by DN, so that equal directories give equal results.
+func (c *collector) finish() ([]identity.User, []identity.Skipped) {
+	users := c.users
+	if len(c.dupEmail) > 0 {
+		groups := make(map[string][]int, len(c.dupEmail))
+		for i, u := range users {
+			if c.dupSeen[u.UserName] {
+				groups[u.UserName] = append(groups[u.UserName], i)
+			}
+		}
+		kept := users[:0:0]
+		for i, u := range users {
+			g, dup := groups[u.UserName]
+			if !dup {
+				kept = append(kept, u)
+				continue
+			}
+			other := g[0]
+			if other == i {
+				other = g[1]
+			}
+			detail := fmt.Sprintf("userName %s also used by %s", u.UserName, bounded(users[other].DN))
+			if len(g) > 2 {
+				detail += fmt.Sprintf(" and %d more", len(g)-2)
+			}
+			c.skipped = append(c.skipped, identity.Skipped{
+				DN: u.DN, ID: u.ID, Reason: identity.SkipDuplicateEmail, Detail: detail,
+			})
+		}
+		users = kept
+	}
+	slices.SortFunc(users, func(a, b identity.User) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortStableFunc(c.skipped, func(a, b identity.Skipped) int { return strings.Compare(a.DN, b.DN) })
+	return users, c.skipped
+}
+
+// criticalPaging is the paged-results control (RFC 2696) sent with
+// criticality true; ldap.ControlPaging always sends false.
+type criticalPaging struct {
+	ldap.ControlPaging
+}
+
+func (c *criticalPaging) Encode() *ber.Packet {
+	packet := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "Control")
+	packet.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, ldap.ControlTypePaging, "Control Type"))
+	packet.AppendChild(ber.NewBoolean(ber.ClassUniversal, ber.TypePrimitive, ber.TagBoolean, true, "Criticality"))
+	value := ber.Encode(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, nil, "Control Value (Paging)")
+	seq := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "Search Control Value")
+	seq.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, int64(c.PagingSize), "Paging Size"))
+	cookie := ber.Encode(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, nil, "Cookie")
+	cookie.Value = c.Cookie
+	cookie.Data.Write(c.Cookie)
+	seq.AppendChild(cookie)
+	value.AppendChild(seq)
+	packet.AppendChild(value)
+	return packet
+}
+
+func (c *criticalPaging) String() string {
+	return fmt.Sprintf("paged results (critical): size %d, cookie %d bytes", c.PagingSize, len(c.Cookie))
+}

@@ -1,0 +1,383 @@
+package source
+
+import (
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/syncd-dev/syncd/internal/config"
+	"github.com/syncd-dev/syncd/internal/identity"
+)
+
+// Kinds of disabled-account detection, as written in config.Disabled.Kind.
+const (
+	disabledNone          = "none"
+	disabledUAC           = "uac"
+	disabledNSAccountLock = "nsaccountlock"
+	disabledPresent       = "present"
+	disabledAttribute     = "attribute"
+)
+
+// uacAccountDisable is the ACCOUNTDISABLE bit of Active Directory's
+// userAccountControl.
+const uacAccountDisable = 0x2
+
+// detailMax bounds the part of an attribute value quoted in a Skipped.Detail:
+// enough to recognise the entry in an audit record, never a whole blob.
+const detailMax = 64
+
+// Mapper turns directory entries into identity.User values according to the
+// configuration. It holds no connection and no state between entries, so Map
+// is safe for concurrent use and can be fuzzed on its own.
+//
+// Attribute names are matched case-insensitively, because servers may answer
+// with a different case (or their canonical spelling) than the one asked for.
+// A multi-valued attribute contributes its first value only: LDAP values are
+// an unordered set, but servers return them in a stable order, and neither
+// Omni's userName nor an Omni attribute can hold several values.
+type Mapper struct {
+	id, userName, displayName, givenName, familyName string
+	// guid is true when the id attribute is Active Directory's objectGUID,
+	// which arrives as 16 raw bytes and must be formatted.
+	guid bool
+	// omni lists Omni attribute keys with their LDAP attribute, sorted by key
+	// so that details and requests come out in a stable order.
+	omni []omniAttr
+
+	disabledKind  string
+	disabledAttr  string
+	disabledValue string
+
+	attrs []string
+}
+
+type omniAttr struct{ key, attr string }
+
+// NewMapper checks the mapping part of the LDAP configuration and prepares
+// the attribute list. The id and userName attributes are required; the
+// flavour defaults are filled in by the config package before this runs.
+func NewMapper(cfg config.LDAP) (*Mapper, error) {
+	a := cfg.Attributes
+	m := &Mapper{
+		id:          strings.TrimSpace(a.ID),
+		userName:    strings.TrimSpace(a.UserName),
+		displayName: strings.TrimSpace(a.DisplayName),
+		givenName:   strings.TrimSpace(a.GivenName),
+		familyName:  strings.TrimSpace(a.FamilyName),
+	}
+	var problems []string
+	if m.id == "" {
+		problems = append(problems, "ldap.attributes.id: required")
+	}
+	if m.userName == "" {
+		problems = append(problems, "ldap.attributes.userName: required")
+	}
+	m.guid = strings.EqualFold(m.id, "objectGUID")
+
+	keys := make([]string, 0, len(cfg.OmniAttributes))
+	for k := range cfg.OmniAttributes {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		attr := strings.TrimSpace(cfg.OmniAttributes[k])
+		if k == "" || attr == "" {
+			problems = append(problems, fmt.Sprintf("ldap.omniAttributes[%q]: key and attribute are required", k))
+			continue
+		}
+		m.omni = append(m.omni, omniAttr{key: k, attr: attr})
+	}
+
+	d := cfg.Disabled
+	kind := strings.ToLower(strings.TrimSpace(d.Kind))
+	if kind == "" {
+		kind = disabledNone
+		if d.Attribute != "" && d.Value != "" {
+			kind = disabledAttribute
+		}
+	}
+	m.disabledKind = kind
+	m.disabledAttr = strings.TrimSpace(d.Attribute)
+	m.disabledValue = d.Value
+	switch kind {
+	case disabledNone:
+		m.disabledAttr = ""
+	case disabledUAC:
+		if m.disabledAttr == "" {
+			m.disabledAttr = "userAccountControl"
+		}
+	case disabledNSAccountLock:
+		if m.disabledAttr == "" {
+			m.disabledAttr = "nsAccountLock"
+		}
+	case disabledPresent:
+		if m.disabledAttr == "" {
+			problems = append(problems, "ldap.disabled.attribute: required for kind present")
+		}
+	case disabledAttribute:
+		if m.disabledAttr == "" || m.disabledValue == "" {
+			problems = append(problems, "ldap.disabled: attribute and value are required for kind attribute")
+		}
+	default:
+		problems = append(problems, fmt.Sprintf("ldap.disabled.kind: %q is not one of uac, nsaccountlock, present, attribute, none", d.Kind))
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("ldap mapping: %s", strings.Join(problems, "; "))
+	}
+
+	for _, name := range []string{m.id, m.userName, m.displayName, m.givenName, m.familyName, m.disabledAttr} {
+		m.attrs = appendAttr(m.attrs, name)
+	}
+	for _, o := range m.omni {
+		m.attrs = appendAttr(m.attrs, o.attr)
+	}
+	return m, nil
+}
+
+func appendAttr(list []string, name string) []string {
+	if name == "" {
+		return list
+	}
+	for _, have := range list {
+		if strings.EqualFold(have, name) {
+			return list
+		}
+	}
+	return append(list, name)
+}
+
+// Attributes returns the attributes to request. Operational attributes such
+// as entryUUID and pwdAccountLockedTime are only returned when asked for by
+// name, which this list does.
+func (m *Mapper) Attributes() []string {
+	return append([]string(nil), m.attrs...)
+}
+
+// Map turns one entry into a user, or says why it cannot. It checks, in this
+// order: the id, every value it would use (valid UTF-8, at most
+// identity.MaxValueBytes), then the userName as an email. A missing optional
+// attribute is not a problem: displayName falls back to "givenName
+// familyName", then to the userName, and an Omni attribute without a value is
+// left out.
+func (m *Mapper) Map(e *ldap.Entry) (identity.User, *identity.Skipped) {
+	if e == nil {
+		return identity.User{}, &identity.Skipped{Reason: identity.SkipNoID, Detail: "no entry"}
+	}
+	dn := e.DN
+	skip := func(id string, reason identity.SkipReason, detail string) (identity.User, *identity.Skipped) {
+		return identity.User{}, &identity.Skipped{
+			DN:     strings.ToValidUTF8(dn, "\uFFFD"),
+			ID:     strings.ToValidUTF8(id, "\uFFFD"),
+			Reason: reason,
+			Detail: detail,
+		}
+	}
+
+	var id string
+	if m.guid {
+		raw := firstRaw(e, m.id)
+		if raw == nil {
+			return skip("", identity.SkipNoID, fmt.Sprintf("no %s", m.id))
+		}
+		g, err := FormatGUID(raw)
+		if err != nil {
+			return skip("", identity.SkipNoID, fmt.Sprintf("%s: %v", m.id, err))
+		}
+		id = g
+	} else {
+		v, ok := first(e, m.id)
+		if !ok || strings.TrimSpace(v) == "" {
+			return skip("", identity.SkipNoID, fmt.Sprintf("no %s", m.id))
+		}
+		id = v
+		if r, detail := checkValue(m.id, v); r != "" {
+			// The id itself is unusable; keep it out of Skipped.ID.
+			return skip("", r, detail)
+		}
+	}
+
+	if !utf8.ValidString(dn) {
+		return skip(id, identity.SkipInvalidUTF8, "dn: not valid UTF-8")
+	}
+
+	mail, hasMail := first(e, m.userName)
+	display, _ := first(e, m.displayName)
+	given, _ := first(e, m.givenName)
+	family, _ := first(e, m.familyName)
+	for _, f := range [...]struct{ attr, v string }{
+		{m.userName, mail}, {m.displayName, display}, {m.givenName, given}, {m.familyName, family},
+	} {
+		if r, detail := checkValue(f.attr, f.v); r != "" {
+			return skip(id, r, detail)
+		}
+	}
+	var attrs map[string]string
+	for _, o := range m.omni {
+		v, ok := first(e, o.attr)
+		if !ok || v == "" {
+			continue
+		}
+		if r, detail := checkValue(o.attr, v); r != "" {
+			return skip(id, r, detail)
+		}
+		if attrs == nil {
+			attrs = make(map[string]string, len(m.omni))
+		}
+		attrs[o.key] = v
+	}
+
+	if !hasMail || strings.TrimSpace(mail) == "" {
+		return skip(id, identity.SkipNoEmail, fmt.Sprintf("no %s", m.userName))
+	}
+	userName, err := identity.NormalizeEmail(mail)
+	if err != nil {
+		return skip(id, identity.SkipInvalidEmail, fmt.Sprintf("%s: not a valid email: %s", m.userName, quoteBounded(mail)))
+	}
+
+	given = strings.TrimSpace(given)
+	family = strings.TrimSpace(family)
+	display = strings.TrimSpace(display)
+	if display == "" {
+		display = strings.TrimSpace(given + " " + family)
+	}
+	if display == "" {
+		display = userName
+	}
+
+	return identity.User{
+		ID:          id,
+		DN:          dn,
+		UserName:    userName,
+		DisplayName: display,
+		GivenName:   given,
+		FamilyName:  family,
+		Active:      m.active(e),
+		Attributes:  attrs,
+	}, nil
+}
+
+// active reads the disabled marker. A marker that cannot be read (an
+// unparsable userAccountControl) counts as active: deactivation in Omni
+// cannot be undone, so only a clear "disabled" may lead to one.
+func (m *Mapper) active(e *ldap.Entry) bool {
+	if m.disabledAttr == "" {
+		return true
+	}
+	v, ok := first(e, m.disabledAttr)
+	switch m.disabledKind {
+	case disabledUAC:
+		if !ok {
+			return true
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return true
+		}
+		return n&uacAccountDisable == 0
+	case disabledNSAccountLock:
+		return !(ok && strings.EqualFold(strings.TrimSpace(v), "true"))
+	case disabledPresent:
+		return !ok
+	case disabledAttribute:
+		return !(ok && strings.EqualFold(strings.TrimSpace(v), m.disabledValue))
+	}
+	return true
+}
+
+// checkValue reports why a value cannot be sent to Omni or stored, or ""
+// when it can.
+func checkValue(attr, v string) (identity.SkipReason, string) {
+	if !utf8.ValidString(v) {
+		return identity.SkipInvalidUTF8, fmt.Sprintf("%s: not valid UTF-8", attr)
+	}
+	if len(v) > identity.MaxValueBytes {
+		return identity.SkipOversized, fmt.Sprintf("%s: %d bytes, limit %d", attr, len(v), identity.MaxValueBytes)
+	}
+	return "", ""
+}
+
+// first returns the first value of the named attribute.
+func first(e *ldap.Entry, name string) (string, bool) {
+	if name == "" {
+		return "", false
+	}
+	for _, a := range e.Attributes {
+		if a != nil && len(a.Values) > 0 && strings.EqualFold(a.Name, name) {
+			return a.Values[0], true
+		}
+	}
+	return "", false
+}
+
+// firstRaw is first for binary attributes.
+func firstRaw(e *ldap.Entry, name string) []byte {
+	for _, a := range e.Attributes {
+		if a != nil && strings.EqualFold(a.Name, name) {
+			if len(a.ByteValues) > 0 {
+				return a.ByteValues[0]
+			}
+			if len(a.Values) > 0 {
+				return []byte(a.Values[0])
+			}
+		}
+	}
+	return nil
+}
+
+// quoteBounded quotes at most detailMax bytes of v, so a detail stays short
+// and valid UTF-8 whatever the value holds.
+func quoteBounded(v string) string {
+	if len(v) <= detailMax {
+		return strconv.Quote(v)
+	}
+	cut := detailMax
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return strconv.Quote(v[:cut]) + fmt.Sprintf("… (%d bytes)", len(v))
+}
+
+// bounded shortens s (a DN, in practice) for a detail.
+func bounded(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	const max = 256
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// FormatGUID renders Active Directory's 16-byte objectGUID in the canonical
+// lower-case 8-4-4-4-12 form that AD tools display. The first three groups are
+// stored little-endian on the wire, so they are byte-swapped first; reading
+// the bytes in order would give a different, still plausible-looking id.
+func FormatGUID(b []byte) (string, error) {
+	if len(b) != 16 {
+		return "", fmt.Errorf("guid is %d bytes, want 16", len(b))
+	}
+	var o [16]byte
+	o[0], o[1], o[2], o[3] = b[3], b[2], b[1], b[0]
+	o[4], o[5] = b[5], b[4]
+	o[6], o[7] = b[7], b[6]
+	copy(o[8:], b[8:])
+	var s [36]byte
+	hex.Encode(s[0:8], o[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], o[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], o[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], o[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:36], o[10:16])
+	return string(s[:]), nil
+}
