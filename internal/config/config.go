@@ -174,6 +174,16 @@ func (s Secret) String() string {
 
 func (s Secret) GoString() string { return s.String() }
 
+// Format covers the verbs that would otherwise bypass String, such as %d
+// and %x on the underlying string.
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		fmt.Fprintf(f, "%q", s.String())
+		return
+	}
+	fmt.Fprint(f, s.String())
+}
+
 func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
 
 func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }

@@ -18,8 +18,7 @@ import (
 )
 
 // minimal is the smallest file that validates: everything else defaults.
-const minimal = `
-ldap:
+const minimal = `ldap:
   url: ldaps://ldap.example.com
   users:
     baseDNs: [ "ou=people,dc=example,dc=com" ]
@@ -27,6 +26,15 @@ scim:
   url: https://acme.omniapp.co/api/scim/v2
   token: t0k3n-minimal
 `
+
+// doc is minimal with extra keys: ldap's after its url (from line 3), scim's
+// after its token, and top-level sections after that.
+func doc(ldap, scim, rest string) string {
+	return "ldap:\n  url: ldaps://ldap.example.com\n" + ldap +
+		"  users:\n    baseDNs: [ \"ou=people,dc=example,dc=com\" ]\n" +
+		"scim:\n  url: https://acme.omniapp.co/api/scim/v2\n" + scim +
+		"  token: t0k3n-minimal\n" + rest
+}
 
 // env returns a getenv over a fixed map.
 func env(kv map[string]string) func(string) string {
@@ -83,6 +91,12 @@ func wantFields(t *testing.T, err error, want ...string) []Problem {
 		t.Fatalf("problems name %q, want %q; error:\n%v", got, want, err)
 	}
 	return ps
+}
+
+// withoutToken drops the token line of minimal or doc, for files that give
+// the token another way.
+func withoutToken(data string) string {
+	return strings.Replace(data, "  token: t0k3n-minimal\n", "", 1)
 }
 
 // wantProblem checks that err holds the problem exactly.

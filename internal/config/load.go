@@ -44,6 +44,9 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c == nil {
+		return nil, ps.err()
+	}
 	ps = mergeProblems(ps, c.Validate())
 	if err := ps.err(); err != nil {
 		return nil, err
@@ -66,6 +69,9 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	c, ps, err := parse(data, getenv)
 	if err != nil {
 		return nil, err
+	}
+	if c == nil {
+		return nil, ps.err()
 	}
 	c.resolveSecrets(getenv("CREDENTIALS_DIRECTORY"), &ps)
 	ps = mergeProblems(ps, c.Validate())
@@ -99,7 +105,8 @@ func mergeProblems(ps problems, verr error) problems {
 
 // parse decodes data over the defaults and applies the flavor defaults. It
 // returns the problems found in the file's content, or an error when the file
-// is not a single YAML mapping.
+// is not a single YAML mapping. The configuration is nil when the file did
+// not decode, and must not be validated then.
 func parse(data []byte, getenv func(string) string) (*Config, problems, error) {
 	if getenv == nil {
 		getenv = noEnv
@@ -141,8 +148,7 @@ func parse(data []byte, getenv func(string) string) (*Config, problems, error) {
 	// yaml.v3's Node.Decode does not check for unknown fields (only a
 	// Decoder with KnownFields does, and a Decoder reads bytes, not the
 	// expanded tree), so the walk above did that, along with type checks
-	// that name the field. What remains here can only be type errors the
-	// walk already reported.
+	// that name the field.
 	if err := doc.Decode(&c); err != nil {
 		var te *yaml.TypeError
 		switch {
@@ -154,6 +160,10 @@ func parse(data []byte, getenv func(string) string) (*Config, problems, error) {
 		default:
 			w.ps.add("", "decode configuration: %v", err)
 		}
+		// What did decode may be a fraction of the file (a repeated key
+		// drops its whole mapping); validating it would only report
+		// fields as missing that are not.
+		return nil, w.ps, nil
 	}
 	c.applyFlavorDefaults()
 	return &c, w.ps, nil
@@ -346,12 +356,15 @@ func (w *walker) expand(n *yaml.Node, path string) expandState {
 		return expandUnchanged
 	}
 	n.Value = v
-	// A plain scalar was typed from its text before expansion ("${PORT}" is a
-	// string); type it again from the expanded text, so that "${PORT}" can
-	// fill an int. Quoted and explicitly tagged values stay strings.
-	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle|yaml.TaggedStyle) == 0 {
-		n.Tag = ""
-		if n.ShortTag() == "!!null" {
+	// The parser typed the scalar from its text before expansion ("${PORT}"
+	// is a string); type it again from the expanded text, so that "${PORT}"
+	// can fill an int, quoted or not. String fields take any scalar's text,
+	// so this changes nothing for them, except that an expanded "~" must not
+	// become null. An explicit tag (!!str) is kept.
+	if n.Style&yaml.TaggedStyle == 0 {
+		plain := yaml.Node{Kind: yaml.ScalarNode, Value: v}
+		n.Tag = plain.ShortTag()
+		if n.Tag == "!!null" {
 			n.Tag = "!!str"
 		}
 	}
@@ -381,7 +394,8 @@ func expandEnv(s string, getenv func(string) string) (string, error) {
 			}
 			name := s[i+2 : i+2+end]
 			if !envName.MatchString(name) {
-				return "", fmt.Errorf("invalid environment variable name %q in ${...}", clip(name))
+				// Not echoed: a literal secret may hold "${" by chance.
+				return "", errors.New("invalid environment variable name in ${...} (names are letters, digits and _; write $$ for a literal $)")
 			}
 			v := getenv(name)
 			if v == "" {
