@@ -639,7 +639,7 @@ func (c *Client) send(ctx context.Context, method, rel, query string, body []byt
 		c.lim.succeeded(now)
 		return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
 	}
-	e := parseError(method, path, resp.StatusCode, resp.Header, c.red.bytes(data), now)
+	e := parseError(method, path, resp.StatusCode, resp.Header, data, now, c.red)
 	if e.Status == http.StatusTooManyRequests {
 		c.lim.throttled(now, e.RetryAfter)
 	} else {

@@ -77,9 +77,10 @@ func (e *Error) retryable() bool {
 }
 
 // parseError builds an Error from an answer, reading Omni's documented
-// {"error","message"} body and the SCIM error body alike. body must already
-// be redacted.
-func parseError(method, path string, status int, header http.Header, body []byte, now time.Time) *Error {
+// {"error","message"} body and the SCIM error body alike. The key is
+// redacted before anything is kept or cut, so no piece of it survives.
+func parseError(method, path string, status int, header http.Header, body []byte, now time.Time, red redactor) *Error {
+	body = red.bytes(body)
 	e := &Error{
 		Method:     method,
 		Path:       path,
@@ -122,8 +123,10 @@ func parseError(method, path string, status int, header http.Header, body []byte
 			e.Message = v
 		}
 	}
-	e.Code = truncate(e.Code, 200)
-	e.Message = truncate(e.Message, 1000)
+	// The decoded fields too, in case the body escaped the key in a way the
+	// byte-level pass did not foresee.
+	e.Code = truncate(red.string(e.Code), 200)
+	e.Message = truncate(red.string(e.Message), 1000)
 	return e
 }
 

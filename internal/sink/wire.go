@@ -293,29 +293,29 @@ func newRedactor(token string) redactor {
 	if token == "" {
 		return redactor{}
 	}
-	forms := []string{token}
-	add := func(s string) {
-		for _, f := range forms {
-			if f == s {
+	var forms []string
+	add := func(f string) {
+		for _, have := range forms {
+			if have == f {
 				return
 			}
 		}
-		forms = append(forms, s)
+		forms = append(forms, f)
 	}
-	if b, err := json.Marshal(token); err == nil {
-		add(string(b[1 : len(b)-1]))
+	// JSON encoders differ: Go escapes <, > and & as \u003c, others as
+	// \u003C, and some escape "/" as "\/" as well.
+	html := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "<", `\u003c`, ">", `\u003e`, "&", `\u0026`).Replace(token)
+	for _, f := range []string{token, html, upperEscapes(html)} {
+		add(f)
+		add(strings.ReplaceAll(f, "/", `\/`))
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if enc.Encode(token) == nil {
-		b := bytes.TrimSpace(buf.Bytes())
-		add(string(b[1 : len(b)-1]))
-	}
-	add(strings.ReplaceAll(token, "/", `\/`))
 	// Longest first, so a form is never half-replaced by a shorter one.
 	sort.Slice(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
 	return redactor{forms: forms}
+}
+
+func upperEscapes(s string) string {
+	return strings.NewReplacer(`\u003c`, `\u003C`, `\u003e`, `\u003E`).Replace(s)
 }
 
 func (r redactor) bytes(b []byte) []byte {
@@ -325,4 +325,11 @@ func (r redactor) bytes(b []byte) []byte {
 		}
 	}
 	return b
+}
+
+func (r redactor) string(s string) string {
+	for _, f := range r.forms {
+		s = strings.ReplaceAll(s, f, redacted)
+	}
+	return s
 }
