@@ -46,7 +46,7 @@ func TestParseError(t *testing.T) {
 		{
 			name: "scim body without scimType", status: 404,
 			body: `{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"404","detail":"User not found"}`,
-			msg: "User not found",
+			msg:  "User not found",
 		},
 		{
 			name: "nested error object", status: 401,
