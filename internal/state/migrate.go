@@ -1,0 +1,117 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/syncd-dev/syncd/migrations"
+)
+
+// Advisory lock keys, one namespace per purpose so that migrating never
+// waits on a running sync.
+const (
+	lockKeyRun     int64 = 0x73796e6364_0001 // "syncd", run lock
+	lockKeyMigrate int64 = 0x73796e6364_0002 // "syncd", migration lock
+)
+
+var migrationName = regexp.MustCompile(`^[0-9]{4}_[a-z0-9_]+\.sql$`)
+
+// Migrate applies the embedded migrations the database lacks, in name
+// order, each in its own transaction together with its schema_migrations
+// row, and returns the versions it applied. Processes migrating at once
+// serialise on a transaction-scoped advisory lock, so each migration is
+// applied exactly once.
+func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
+	return s.migrate(ctx, migrations.FS)
+}
+
+func (s *Store) migrate(ctx context.Context, fsys fs.FS) ([]string, error) {
+	files, err := migrationFiles(fsys)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := withTimeout(ctx, bulkTimeout)
+	defer cancel()
+	// Even CREATE TABLE IF NOT EXISTS races with itself, so the bookkeeping
+	// table is created under the lock too.
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKeyMigrate); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    text        PRIMARY KEY,
+			applied_at timestamptz NOT NULL DEFAULT now()
+		)`)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var applied []string
+	for _, name := range files {
+		version := strings.TrimSuffix(name, ".sql")
+		body, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return applied, fmt.Errorf("read migration %s: %w", name, err)
+		}
+		var done bool
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKeyMigrate); err != nil {
+				return err
+			}
+			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT FROM schema_migrations WHERE version = $1)", version).Scan(&done); err != nil {
+				return err
+			}
+			if done {
+				return nil
+			}
+			// Exec without arguments uses the simple protocol, which runs
+			// a file of many statements.
+			if _, err := tx.Exec(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version) VALUES ($1)", version)
+			return err
+		})
+		if err != nil {
+			return applied, fmt.Errorf("apply migration %s: %w", name, err)
+		}
+		if !done {
+			applied = append(applied, version)
+		}
+	}
+	return applied, nil
+}
+
+// migrationFiles lists the migrations in fsys in the order they apply.
+func migrationFiles(fsys fs.FS) ([]string, error) {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, fmt.Errorf("list migrations: %w", err)
+	}
+	var names []string
+	seen := map[string]string{}
+	for _, e := range entries {
+		if e.IsDir() || path.Ext(e.Name()) != ".sql" {
+			continue
+		}
+		if !migrationName.MatchString(e.Name()) {
+			return nil, fmt.Errorf("list migrations: %s is not named NNNN_name.sql", e.Name())
+		}
+		num := e.Name()[:4]
+		if other, ok := seen[num]; ok {
+			return nil, fmt.Errorf("list migrations: %s and %s share number %s", other, e.Name(), num)
+		}
+		seen[num] = e.Name()
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	return names, nil
+}

@@ -1,0 +1,137 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/syncd-dev/syncd/internal/identity"
+)
+
+// pushed is the users.pushed column: the values last sent to Omni. The
+// directory id is the row's key and is not repeated here.
+type pushed struct {
+	DN          string            `json:"dn,omitempty"`
+	UserName    string            `json:"userName"`
+	DisplayName string            `json:"displayName"`
+	GivenName   string            `json:"givenName,omitempty"`
+	FamilyName  string            `json:"familyName,omitempty"`
+	Active      bool              `json:"active"`
+	Attributes  map[string]string `json:"attributes,omitempty"`
+}
+
+// LoadUsers returns every linked user, active or deprovisioned, keyed by
+// directory id, in one streaming query. Times come back in UTC, to the
+// microsecond PostgreSQL keeps; an empty attribute map comes back nil.
+func (s *Store) LoadUsers(ctx context.Context) (map[string]identity.Linked, error) {
+	ctx, cancel := withTimeout(ctx, bulkTimeout)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT ldap_id, scim_id, pushed, content_hash, status, origin, first_missing_at, missing_runs FROM users`)
+	if err != nil {
+		return nil, fmt.Errorf("load users: %w", err)
+	}
+	defer rows.Close()
+	users := make(map[string]identity.Linked)
+	var (
+		l       identity.Linked
+		raw     []byte
+		missing pgtype.Timestamptz
+	)
+	for rows.Next() {
+		l = identity.Linked{}
+		if err := rows.Scan(&l.ID, &l.SCIMID, &raw, &l.Hash, &l.Status, &l.Origin, &missing, &l.MissingRuns); err != nil {
+			return nil, fmt.Errorf("load users: %w", err)
+		}
+		var p pushed
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, fmt.Errorf("load users: decode pushed values of %s: %w", l.ID, err)
+		}
+		l.DN, l.UserName, l.DisplayName, l.GivenName, l.FamilyName, l.Active, l.Attributes =
+			p.DN, p.UserName, p.DisplayName, p.GivenName, p.FamilyName, p.Active, p.Attributes
+		if len(l.Attributes) == 0 {
+			l.Attributes = nil
+		}
+		if missing.Valid {
+			l.FirstMissingAt = missing.Time.UTC()
+		}
+		users[l.ID] = l
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load users: %w", err)
+	}
+	return users, nil
+}
+
+// upsertUser writes l as the user's state. The hash is computed when l
+// lacks one.
+func upsertUser(ctx context.Context, tx pgx.Tx, l identity.Linked) error {
+	if l.ID == "" {
+		return fmt.Errorf("link has no directory id")
+	}
+	raw, err := json.Marshal(pushed{
+		DN: l.DN, UserName: l.UserName, DisplayName: l.DisplayName, GivenName: l.GivenName,
+		FamilyName: l.FamilyName, Active: l.Active, Attributes: l.Attributes,
+	})
+	if err != nil {
+		return fmt.Errorf("encode pushed values: %w", err)
+	}
+	hash := l.Hash
+	if hash == "" {
+		hash = l.User.Hash()
+	}
+	_, err = tx.Exec(ctx, `
+		INSERT INTO users (ldap_id, scim_id, user_name, pushed, content_hash, status, origin, first_missing_at, missing_runs)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (ldap_id) DO UPDATE SET
+			scim_id = excluded.scim_id, user_name = excluded.user_name, pushed = excluded.pushed,
+			content_hash = excluded.content_hash, status = excluded.status, origin = excluded.origin,
+			first_missing_at = excluded.first_missing_at, missing_runs = excluded.missing_runs,
+			updated_at = now()`,
+		l.ID, l.SCIMID, l.UserName, raw, hash, string(l.Status), string(l.Origin), timestamptz(l.FirstMissingAt), l.MissingRuns)
+	if err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// MissingMark sets how long a linked user has been missing from the
+// directory. A zero FirstMissingAt clears the mark.
+type MissingMark struct {
+	LDAPID         string
+	FirstMissingAt time.Time
+	MissingRuns    int
+}
+
+// SetMissing applies marks in one statement, so a run records all of them
+// or none. Marks for ids that are not linked are ignored.
+func (s *Store) SetMissing(ctx context.Context, marks []MissingMark) error {
+	if len(marks) == 0 {
+		return nil
+	}
+	ids := make([]string, len(marks))
+	firsts := make([]pgtype.Timestamptz, len(marks))
+	runs := make([]int32, len(marks))
+	for i, m := range marks {
+		ids[i], firsts[i], runs[i] = m.LDAPID, timestamptz(m.FirstMissingAt), int32(m.MissingRuns)
+	}
+	ctx, cancel := withTimeout(ctx, queryTimeout)
+	defer cancel()
+	_, err := s.pool.Exec(ctx, `
+		UPDATE users u SET first_missing_at = m.first_missing_at, missing_runs = m.missing_runs, updated_at = now()
+		FROM unnest($1::text[], $2::timestamptz[], $3::int[]) AS m(ldap_id, first_missing_at, missing_runs)
+		WHERE u.ldap_id = m.ldap_id`,
+		ids, firsts, runs)
+	if err != nil {
+		return fmt.Errorf("set missing marks: %w", err)
+	}
+	return nil
+}
+
+// timestamptz stores the zero time as NULL.
+func timestamptz(t time.Time) pgtype.Timestamptz {
+	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}
+}
