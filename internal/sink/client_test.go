@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -413,10 +414,42 @@ func TestTokenNeverLoggedOrInErrors(t *testing.T) {
 			if strings.Contains(buf.String()+err.Error()+e.Body, "very-secret") {
 				t.Error("the token leaked")
 			}
+			if strings.Contains(buf.String(), "alice") {
+				t.Errorf("the log names the user; paths are logged without their query: %s", buf.String())
+			}
 			if !strings.Contains(buf.String(), `"message":"scim request"`) {
 				t.Errorf("want one debug line per attempt, got log %s", buf.String())
 			}
 		})
+	}
+}
+
+func TestObserveSeesEveryAttempt(t *testing.T) {
+	srv := newScript(t, drop, reply(503, nil), reply(200, userJSON("u1", "a@example.com")))
+	var got []string
+	c, _ := newTestClient(t, srv.URL, func(c *Config) {
+		c.Observe = func(method string, status int, d time.Duration) {
+			if d < 0 {
+				t.Errorf("negative duration %v", d)
+			}
+			got = append(got, fmt.Sprint(method, " ", status))
+		}
+	})
+	if _, err := c.Get(context.Background(), "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"GET 0", "GET 503", "GET 200"}; !slices.Equal(got, want) {
+		t.Errorf("observed %v, want %v", got, want)
+	}
+}
+
+func TestUnauthorizedErrorCarriesHint(t *testing.T) {
+	e := &Error{Method: "GET", Path: "/api/scim/v2/users", Status: 403, Code: "forbidden"}
+	if got := e.Error(); !strings.Contains(got, "organisation API key is required") || !strings.HasPrefix(got, "scim GET /api/scim/v2/users: status 403: forbidden") {
+		t.Errorf("Error() = %q", got)
+	}
+	if e := (&Error{Status: 404}); strings.Contains(e.Error(), "API key") {
+		t.Errorf("a 404 blames the key: %q", e.Error())
 	}
 }
 

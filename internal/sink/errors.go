@@ -51,6 +51,12 @@ func (e *Error) Error() string {
 		b.WriteString(": ")
 		b.WriteString(truncate(e.Message, 300))
 	}
+	if e.Unwrap() != nil {
+		// The operator reading this needs the hint more than the code.
+		b.WriteString(" (")
+		b.WriteString(strings.TrimPrefix(ErrUnauthorized.Error(), "scim: unauthorized: "))
+		b.WriteString(")")
+	}
 	return b.String()
 }
 
