@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,9 +77,15 @@ func TestNewDefaults(t *testing.T) {
 	}
 }
 
-// writeCA writes a self-signed CA certificate as PEM and returns its path
-// and the certificate.
-func writeCA(t *testing.T) (string, *x509.Certificate) {
+// testCA is a self-signed certificate authority made for one test.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	// path is the CA certificate as a PEM file.
+	path string
+}
+
+func newCA(t *testing.T, name string) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -86,7 +93,7 @@ func writeCA(t *testing.T) (string, *x509.Certificate) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "syncd test CA"},
+		Subject:               pkix.Name{CommonName: name},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		IsCA:                  true,
@@ -102,14 +109,52 @@ func writeCA(t *testing.T) (string, *x509.Certificate) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+	writePEM(t, path, "CERTIFICATE", der)
+	return &testCA{cert: cert, key: key, path: path}
+}
+
+// issue signs a server certificate for the IP address host and writes it
+// and its key as PEM files.
+func (ca *testCA) issue(t *testing.T, host string) (certPath, keyPath string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return path, cert
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: host},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP(host)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certPath, keyPath = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key")
+	writePEM(t, certPath, "CERTIFICATE", der)
+	writePEM(t, keyPath, "PRIVATE KEY", keyDER)
+	return certPath, keyPath
+}
+
+func writePEM(t *testing.T, path, kind string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestTLSConfig(t *testing.T) {
-	caPath, ca := writeCA(t)
+	ca := newCA(t, "syncd test CA")
+	caPath := ca.path
 	notPEM := filepath.Join(t.TempDir(), "empty.pem")
 	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -126,7 +171,7 @@ func TestTLSConfig(t *testing.T) {
 		if d.tls == nil || d.tls.ServerName != "dc1.corp.example" || d.tls.InsecureSkipVerify {
 			t.Fatalf("tls config %+v, want server name from the url and verification on", d.tls)
 		}
-		if d.tls.RootCAs == nil || !d.tls.RootCAs.Equal(poolOf(ca)) {
+		if d.tls.RootCAs == nil || !d.tls.RootCAs.Equal(poolOf(ca.cert)) {
 			t.Errorf("root CAs are not the configured CA")
 		}
 	})
