@@ -56,6 +56,10 @@ type Config struct {
 	// status is 0 for an attempt that got no answer.
 	Observe   func(method string, status int, d time.Duration)
 	UserAgent string
+	// Sleep, when set, replaces every wait: between retries and for the
+	// rate limit. Tests of other packages pass one that returns at once,
+	// so that retries against a faulty stand-in cost no wall time.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 const (
@@ -163,6 +167,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.userAgent == "" {
 		c.userAgent = defaultUserAgent
+	}
+	if cfg.Sleep != nil {
+		c.sleep = cfg.Sleep
 	}
 	return c, nil
 }

@@ -144,6 +144,24 @@ func TestBackoffIsCappedAndJittered(t *testing.T) {
 	}
 }
 
+func TestConfigSleepReplacesWaits(t *testing.T) {
+	srv := newScript(t, reply(503, nil), reply(200, userJSON("u1", "a@example.com")))
+	var slept []time.Duration
+	c, err := New(Config{BaseURL: srv.URL, Token: testToken, RequestsPerMinute: 1,
+		Sleep: func(ctx context.Context, d time.Duration) error { slept = append(slept, d); return ctx.Err() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(context.Background(), "u1"); err != nil {
+		t.Fatal(err)
+	}
+	// One backoff within [0, 500ms), then a rate-limit wait of about a
+	// minute: at 1/min the first attempt spent the bucket's only token.
+	if len(slept) != 2 || slept[0] < 0 || slept[0] >= 500*time.Millisecond || slept[1] < time.Minute/2 {
+		t.Errorf("slept %v", slept)
+	}
+}
+
 func TestMaxElapsedBoundsRetries(t *testing.T) {
 	var steps []http.HandlerFunc
 	for range 10 {
