@@ -196,7 +196,11 @@ func TestCloseReleasesHungRequests(t *testing.T) {
 		_, err := c.try(context.Background(), "GET", "/users", nil)
 		errc <- err
 	}()
-	<-hanging
+	select {
+	case <-hanging:
+	case err := <-errc:
+		t.Fatalf("request ended before hanging: %v", err)
+	}
 	srv.Close()
 	if err := <-errc; err == nil {
 		t.Fatal("a hung request released by Close got an answer")
