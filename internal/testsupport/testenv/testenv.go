@@ -67,26 +67,53 @@ func LookPath(name string, extraDirs ...string) (string, error) {
 
 // DockerAvailable reports whether a Docker engine answers a ping within a
 // second, so fixtures reach for testcontainers only when it can work instead
-// of waiting on its own, much longer, failure.
+// of waiting on its own, much longer, failure. It looks where testcontainers
+// looks: DOCKER_HOST, then the usual root and rootless sockets.
 func DockerAvailable(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	network, addr := "unix", "/var/run/docker.sock"
 	if host := os.Getenv("DOCKER_HOST"); host != "" {
 		u, err := url.Parse(host)
 		if err != nil {
 			return false
 		}
-		switch u.Scheme {
-		case "unix":
-			addr = u.Path
-		case "tcp", "http":
-			network, addr = "tcp", u.Host
+		switch {
+		case u.Scheme == "unix":
+			return ping(ctx, "unix", u.Path)
+		case u.Scheme == "tcp" && os.Getenv("DOCKER_TLS_VERIFY") != "":
+			// A TLS engine needs client certificates to ping; an open
+			// port is as far as a cheap check can go.
+			var d net.Dialer
+			conn, err := d.DialContext(ctx, "tcp", u.Host)
+			if err != nil {
+				return false
+			}
+			conn.Close()
+			return true
+		case u.Scheme == "tcp" || u.Scheme == "http":
+			return ping(ctx, "tcp", u.Host)
 		default:
 			// ssh:// and npipe:// need more than a dial; let testcontainers decide.
 			return true
 		}
 	}
+	sockets := []string{"/var/run/docker.sock"}
+	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
+		sockets = append(sockets, filepath.Join(dir, "docker.sock"))
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		sockets = append(sockets, filepath.Join(home, ".docker", "run", "docker.sock"))
+	}
+	for _, s := range sockets {
+		if ping(ctx, "unix", s) {
+			return true
+		}
+	}
+	return false
+}
+
+// ping asks the engine at network/addr for GET /_ping, which answers "OK".
+func ping(ctx context.Context, network, addr string) bool {
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer

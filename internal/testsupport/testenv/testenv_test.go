@@ -82,6 +82,14 @@ func TestDockerAvailable(t *testing.T) {
 			t.Fatal("DockerAvailable = false for a socket that answers _ping")
 		}
 	})
+	t.Run("rootless socket", func(t *testing.T) {
+		t.Setenv("DOCKER_HOST", "")
+		t.Setenv("XDG_RUNTIME_DIR", filepath.Dir(sock))
+		t.Setenv("HOME", t.TempDir())
+		if !DockerAvailable(context.Background()) {
+			t.Fatal("DockerAvailable = false with an engine at $XDG_RUNTIME_DIR/docker.sock")
+		}
+	})
 	t.Run("nothing listens", func(t *testing.T) {
 		t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "none.sock"))
 		if DockerAvailable(context.Background()) {
