@@ -359,6 +359,7 @@ func TestReadBaseDNsAndScope(t *testing.T) {
 		cfg := baseConfig(srv, dirgen.OpenLDAP, "")
 		cfg.Users.BaseDNs = []string{"ou=nowhere," + suffix, people}
 		res, err := newDirectory(t, cfg, zerolog.Nop()).Read(context.Background())
+		t.Logf("error: %v", err)
 		if err == nil || !strings.Contains(err.Error(), "no such object") {
 			t.Fatalf("Read = %+v, %v; want a no such object error", res, err)
 		}
@@ -367,6 +368,7 @@ func TestReadBaseDNsAndScope(t *testing.T) {
 		cfg := baseConfig(srv, dirgen.OpenLDAP, "")
 		cfg.Users.BaseDNs = []string{people, "ou=nowhere," + suffix}
 		res := read(t, newDirectory(t, cfg, zerolog.Nop()))
+		t.Logf("Incomplete: %s", res.Incomplete)
 		if !strings.Contains(res.Incomplete, "ou=nowhere") || len(res.Users) != 5 {
 			t.Errorf("Incomplete = %q with %d users, want the missing base named and 5 users", res.Incomplete, len(res.Users))
 		}
@@ -445,6 +447,7 @@ func TestReadSizeLimit(t *testing.T) {
 	cfg := baseConfig(srv, dirgen.OpenLDAP, dir.PeopleDN)
 	cfg.PageSize = 7
 	res := read(t, newDirectory(t, cfg, zerolog.Nop()))
+	t.Logf("Incomplete: %s", res.Incomplete)
 	if !strings.HasPrefix(res.Incomplete, "size limit exceeded") {
 		t.Fatalf("Incomplete = %q, want size limit exceeded", res.Incomplete)
 	}
@@ -490,6 +493,7 @@ func TestReadServerStopped(t *testing.T) {
 		if err != nil {
 			return // an error is acceptable; a complete result is not
 		}
+		t.Logf("Incomplete: %s", res.Incomplete)
 		if res.Incomplete == "" {
 			t.Fatalf("complete result with %d users after the server stopped", len(res.Users))
 		}
@@ -551,5 +555,47 @@ func TestReadCanceled(t *testing.T) {
 	_, err := newDirectory(t, baseConfig(srv, dirgen.OpenLDAP, suffix), zerolog.Nop()).Read(ctx)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Read with a cancelled context: %v, want context.Canceled", err)
+	}
+}
+
+func TestReadReferrals(t *testing.T) {
+	const suffix = slapdtest.DefaultSuffix
+	people := "ou=people," + suffix
+	moved := "ou=moved," + suffix
+	var b strings.Builder
+	b.WriteString(accountLDIF(bindDN(suffix), bindPassword))
+	fmt.Fprintf(&b, "dn: %s\nobjectClass: organizationalUnit\nou: people\n\n", people)
+	b.WriteString(personLDIF("uid=p1,"+people, "p1"))
+	b.WriteString(personLDIF("uid=p2,"+people, "p2"))
+	// A subtree held by another server: a search over people gets a
+	// continuation reference for it; a search based at moved gets a referral.
+	for _, dn := range []string{"ou=emea," + people, moved} {
+		ou := strings.TrimPrefix(strings.SplitN(dn, ",", 2)[0], "ou=")
+		fmt.Fprintf(&b, "dn: %s\nobjectClass: referral\nobjectClass: extensibleObject\nou: %s\nref: ldap://dc2.corp.example.com/%s\n\n", dn, ou, dn)
+	}
+	srv := slapdtest.New(t, slapdtest.Options{LDIF: []byte(b.String())})
+
+	tests := []struct {
+		name  string
+		bases []string
+		want  string // prefix of Incomplete
+		users int
+	}{
+		{"continuation reference", []string{people}, "referral: " + people, 2},
+		{"base DN is a referral", []string{moved}, "referral: " + moved, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := baseConfig(srv, dirgen.OpenLDAP, "")
+			cfg.Users.BaseDNs = tt.bases
+			res := read(t, newDirectory(t, cfg, zerolog.Nop()))
+			t.Logf("Incomplete: %s", res.Incomplete)
+			if !strings.HasPrefix(res.Incomplete, tt.want) || !strings.Contains(res.Incomplete, "dc2.corp.example.com") {
+				t.Errorf("Incomplete = %q, want it to start %q and name the other server", res.Incomplete, tt.want)
+			}
+			if len(res.Users) != tt.users {
+				t.Errorf("%d users, want %d", len(res.Users), tt.users)
+			}
+		})
 	}
 }

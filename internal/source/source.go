@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 	"github.com/rs/zerolog"
 
@@ -231,7 +232,7 @@ func (d *Directory) Read(ctx context.Context) (*Result, error) {
 			return nil, fmt.Errorf("ldap: read %s: %w", base, ctx.Err())
 		}
 		if res.Entries == 0 && pages == 0 && (se.kind == stopRefused || se.kind == stopConnLost) {
-			return nil, err
+			return nil, fmt.Errorf("ldap: %w", err)
 		}
 		reasons = append(reasons, se.reason())
 		if se.kind == stopConnLost {
@@ -367,7 +368,14 @@ func (e *searchError) reason() string {
 	default:
 		what = "search failed"
 	}
-	return fmt.Sprintf("%s: %s after %d entries: %v", what, e.base, e.entries, e.err)
+	r := fmt.Sprintf("%s: %s after %d entries", what, e.base, e.entries)
+	// The ldap error often just repeats the result name; keep only what
+	// it adds.
+	detail := strings.TrimPrefix(strings.TrimPrefix(e.err.Error(), what), ": ")
+	if detail != "" {
+		r += ": " + detail
+	}
+	return r
 }
 
 type searchStats struct {
@@ -445,12 +453,39 @@ func classify(ctx context.Context, conn *ldap.Conn, base string, entries int, er
 		se.kind = stopTimeLimit
 	case ldap.IsErrorWithCode(err, ldap.LDAPResultReferral):
 		se.kind = stopReferral
+		if urls := referralURLs(err); len(urls) > 0 {
+			se.err = fmt.Errorf("%w: to %s not followed", se.err, strings.Join(urls, ", "))
+		}
 	case ldap.IsErrorWithCode(err, ldap.ErrorNetwork), conn.IsClosing():
 		se.kind = stopConnLost
 	default:
 		se.kind = stopRefused
 	}
 	return se
+}
+
+// referralURLs digs the referral field out of an LDAPResult, which the ldap
+// package keeps only in the raw packet: the reason should say where the
+// entries live.
+func referralURLs(err error) []string {
+	var le *ldap.Error
+	if !errors.As(err, &le) || le.Packet == nil || len(le.Packet.Children) < 2 {
+		return nil
+	}
+	var urls []string
+	for _, c := range le.Packet.Children[1].Children {
+		if c.ClassType != ber.ClassContext || c.Tag != 3 {
+			continue
+		}
+		for _, u := range c.Children {
+			if s, ok := u.Value.(string); ok {
+				urls = append(urls, s)
+			} else if u.Data != nil {
+				urls = append(urls, u.Data.String())
+			}
+		}
+	}
+	return urls
 }
 
 func joinReasons(reasons []string) string {
