@@ -139,7 +139,7 @@ func syncCmd(ctx context.Context, cfg *config.Config, log zerolog.Logger, stdout
 		return &exitError{code: exitConfig, err: errors.New("state.databaseURL: required unless --dry-run"),
 			hint: "set state.databaseURL (or SYNCD_DATABASE_URL through ${...}), or plan against Omni with --dry-run"}
 	}
-	src, err := source.New(cfg.LDAP, log.With().Str("component", "ldap").Logger())
+	src, err := source.New(cfg.LDAP, log)
 	if err != nil {
 		return &exitError{code: exitConfig, err: fmt.Errorf("ldap: %w", err)}
 	}
@@ -218,7 +218,7 @@ func syncCmd(ctx context.Context, cfg *config.Config, log zerolog.Logger, stdout
 	return nil
 }
 
-func newSink(cfg *config.Config, log zerolog.Logger, reg prometheus.Registerer) (*sink.Client, error) {
+func newSink(cfg *config.Config, log zerolog.Logger, reg *prometheus.Registry) (*sink.Client, error) {
 	sc := sink.Config{
 		BaseURL:           cfg.SCIM.URL,
 		Token:             cfg.SCIM.Token.Reveal(),

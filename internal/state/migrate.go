@@ -115,3 +115,42 @@ func migrationFiles(fsys fs.FS) ([]string, error) {
 	sort.Strings(names)
 	return names, nil
 }
+
+// MigrationStatus reports which embedded migrations the database has and
+// which it lacks, without changing anything, so that a dry run can plan
+// against a database syncd has never written to.
+func (s *Store) MigrationStatus(ctx context.Context) (applied, pending []string, err error) {
+	files, err := migrationFiles(migrations.FS)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := withTimeout(ctx, queryTimeout)
+	defer cancel()
+	have := map[string]bool{}
+	var exists bool
+	if err := s.pool.QueryRow(ctx, "SELECT to_regclass('schema_migrations') IS NOT NULL").Scan(&exists); err != nil {
+		return nil, nil, fmt.Errorf("read migration status: %w", err)
+	}
+	if exists {
+		rows, err := s.pool.Query(ctx, "SELECT version FROM schema_migrations")
+		if err != nil {
+			return nil, nil, fmt.Errorf("read migration status: %w", err)
+		}
+		versions, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, nil, fmt.Errorf("read migration status: %w", err)
+		}
+		for _, v := range versions {
+			have[v] = true
+		}
+	}
+	for _, name := range files {
+		v := strings.TrimSuffix(name, ".sql")
+		if have[v] {
+			applied = append(applied, v)
+		} else {
+			pending = append(pending, v)
+		}
+	}
+	return applied, pending, nil
+}

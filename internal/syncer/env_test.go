@@ -82,9 +82,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	e.omni, e.scim = omnitest.Start(t, o.omniOpts)
 
-	flavor, dept := "openldap", "departmentNumber"
+	flavor, dept, filter := "openldap", "departmentNumber", "(objectClass=inetOrgPerson)"
 	if o.shape == dirgen.ActiveDirectory {
-		flavor, dept = "activedirectory", "department"
+		// Real AD answers (objectCategory=person) for every user; slapd has
+		// no such magic, so the AD-shaped test data is scoped by class.
+		flavor, dept, filter = "activedirectory", "department", "(objectClass=user)"
 	}
 	yml := fmt.Sprintf(`ldap:
   url: %s
@@ -94,6 +96,7 @@ func newEnv(t *testing.T, o envOptions) *env {
   pageSize: 10
   users:
     baseDNs: [%q]
+    filter: %q
   omniAttributes:
     department: %s
 scim:
@@ -106,7 +109,7 @@ scim:
 safety:
   maxDeprovisionsPerRun: 1000
   maxDeprovisionPercent: 100
-`, e.ldap.URL, e.ldap.RootDN, flavor, e.dir.PeopleDN, dept, e.scim)
+`, e.ldap.URL, e.ldap.RootDN, flavor, e.dir.PeopleDN, filter, dept, e.scim)
 	secrets := map[string]string{"BIND_PASSWORD": e.ldap.RootPassword, "SCIM_TOKEN": token}
 	cfg, err := config.Parse([]byte(yml), func(k string) string { return secrets[k] })
 	if err != nil {

@@ -17,6 +17,8 @@ import (
 // an incomplete or implausible read is the classic way a sync tool
 // deactivates a whole company, and Omni deactivation cannot be undone.
 // lastGood is the last good run's in-scope count, or -1 when there was none.
+// The fraction is rounded down to whole users, so that one departure from a
+// small directory is not taken for a broken read.
 func sourceGuards(res *source.Result, known map[string]identity.Linked, lastGood int, s config.Safety) []string {
 	var trips []string
 	if res.Incomplete != "" {
@@ -26,7 +28,7 @@ func sourceGuards(res *source.Result, known map[string]identity.Linked, lastGood
 	if n == 0 && activeLinked(known) > 0 {
 		trips = append(trips, "directory returned no users in scope")
 	}
-	if lastGood > 0 && n > 0 && float64(n) < s.MinSourceFraction*float64(lastGood) {
+	if lastGood > 0 && n > 0 && float64(n) < math.Floor(s.MinSourceFraction*float64(lastGood)) {
 		trips = append(trips, fmt.Sprintf("directory returned %d users in scope, fewer than %.0f%% of the last good run's %d (safety.minSourceFraction)",
 			n, s.MinSourceFraction*100, lastGood))
 	}

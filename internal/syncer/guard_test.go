@@ -71,7 +71,7 @@ func TestGuards(t *testing.T) {
 				dn, pw := bindUser(t, e)
 				e.cfg.LDAP.BindDN, e.cfg.LDAP.BindPassword = dn, secret(pw)
 			},
-			slapd: "access to dn.subtree=\"ou=people," + suffix + "\" by dn.exact=\"cn=syncd," + suffix + "\" none by * read\naccess to * by * read",
+			slapd: "access to dn.children=\"ou=people," + suffix + "\" by dn.exact=\"cn=syncd," + suffix + "\" none by * break",
 			trip:  "no users in scope",
 		},
 		{

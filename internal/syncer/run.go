@@ -26,8 +26,15 @@ type run struct {
 	failures   []string
 }
 
-// ErrGuard wraps the reasons a run held back its deprovisions.
-var ErrGuard = errors.New("safety guard tripped")
+// Errors a run ends with when it did what it could, but not all of it.
+var (
+	// ErrGuard: a safety guard held back deprovisions (the source was
+	// incomplete or implausible, or the caps were exceeded).
+	ErrGuard = errors.New("safety guard tripped, no user deprovisioned")
+	// ErrOpsFailed: some operations failed; they are journaled and the next
+	// run retries them.
+	ErrOpsFailed = errors.New("operations failed")
+)
 
 func (r *run) do(ctx context.Context) error {
 	r.sink, r.journal = r.Sink, journal(r.Store)
@@ -114,20 +121,14 @@ func (r *run) do(ctx context.Context) error {
 		}
 	}
 
-	var problems []string
-	if res.Incomplete != "" {
-		problems = append(problems, "directory search incomplete: "+res.Incomplete)
-	}
-	if len(trips) > 0 && res.Incomplete == "" {
-		problems = append(problems, fmt.Sprintf("%v: %s", ErrGuard, strings.Join(trips, "; ")))
+	var problems []error
+	if len(trips) > 0 {
+		problems = append(problems, fmt.Errorf("%w: %s", ErrGuard, strings.Join(trips, "; ")))
 	}
 	if n := r.rep.Counts.Failed; n > 0 {
-		problems = append(problems, fmt.Sprintf("%d operation(s) failed: %s", n, strings.Join(r.failures, "; ")))
+		problems = append(problems, fmt.Errorf("%w: %d: %s", ErrOpsFailed, n, strings.Join(r.failures, "; ")))
 	}
-	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "; "))
-	}
-	return nil
+	return errors.Join(problems...)
 }
 
 func (r *run) deprovisionModeNone() bool { return r.deprovisionMode() == DeprovisionNone }
@@ -137,6 +138,20 @@ func (r *run) deprovisionModeNone() bool { return r.deprovisionMode() == Deprovi
 // users by userName instead.
 func (r *run) loadKnown(ctx context.Context, users []identity.User) (map[string]identity.Linked, int, error) {
 	if r.Store != nil {
+		if r.Options.DryRun {
+			// A dry run writes nothing, migrations included: against a
+			// database syncd has never used, it plans from empty state.
+			applied, pending, err := r.Store.MigrationStatus(ctx)
+			if err != nil {
+				return nil, 0, fmt.Errorf("load state: %w", err)
+			}
+			if len(applied) == 0 {
+				return map[string]identity.Linked{}, -1, nil
+			}
+			if len(pending) > 0 {
+				return nil, 0, fmt.Errorf("load state: the database lacks migrations %s; run syncd migrate", strings.Join(pending, ", "))
+			}
+		}
 		known, err := r.Store.LoadUsers(ctx)
 		if err != nil {
 			return nil, 0, fmt.Errorf("load state: %w", err)
