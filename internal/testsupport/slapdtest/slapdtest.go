@@ -31,6 +31,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -154,17 +155,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	data := filepath.Join(dir, "data.ldif")
-	ldif := append(suffixEntry, '\n')
-	ldif = append(ldif, opts.LDIF...)
-	if err := os.WriteFile(data, ldif, 0o600); err != nil {
-		return nil, fmt.Errorf("write slapd data: %w", err)
-	}
-	out, err := exec.CommandContext(ctx, slapadd, "-q", "-f", conf, "-l", data).CombinedOutput()
-	if err != nil {
+	// slapadd reads stdin when given no -l, which spares a copy of a large
+	// LDIF on disk.
+	load := exec.CommandContext(ctx, slapadd, "-q", "-f", conf)
+	load.Stdin = io.MultiReader(bytes.NewReader(suffixEntry), strings.NewReader("\n"), bytes.NewReader(opts.LDIF))
+	if out, err := load.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("load ldif with slapadd: %w: %s", err, lastLines(out, 5))
 	}
-	os.Remove(data)
 
 	// The free port can be taken between asking and binding; try again.
 	for attempt := 0; ; attempt++ {

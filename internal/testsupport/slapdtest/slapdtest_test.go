@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -454,6 +455,43 @@ func BenchmarkStart100kUsers(b *testing.B) {
 					b.Fatal(err)
 				}
 				s.Stop()
+			}
+		})
+	}
+}
+
+func TestStartErrors(t *testing.T) {
+	if _, err := testenv.LookPath("slapd", "/usr/sbin"); err != nil {
+		testenv.Unavailable(t, "slapd not found", "install Debian packages slapd and ldap-utils")
+	}
+	tests := []struct {
+		name string
+		opts slapdtest.Options
+		want string
+	}{
+		{"ldif repeats the suffix entry", slapdtest.Options{LDIF: []byte("dn: " + suffix + "\nobjectClass: dcObject\nobjectClass: organization\ndc: corp\no: corp\n")}, "slapadd"},
+		{"entry outside the suffix", slapdtest.Options{LDIF: []byte("dn: ou=x,dc=elsewhere\nobjectClass: organizationalUnit\nou: x\n")}, "slapadd"},
+		{"bad config line", slapdtest.Options{Config: "no-such-directive 1"}, "slapadd"},
+		{"online entry breaks the schema", slapdtest.Options{OnlineLDIF: []byte("dn: ou=x," + suffix + "\nobjectClass: organizationalUnit\nou: x\nuid: x\n")}, "add online ldif"},
+		{"suffix without dc, o or ou", slapdtest.Options{Suffix: "cn=corp"}, "first RDN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp)
+			s, err := slapdtest.Start(ctxT(t), tt.opts)
+			if left, _ := os.ReadDir(tmp); len(left) > 0 {
+				t.Errorf("a failed Start left %s behind", left[0].Name())
+			}
+			if err == nil {
+				s.Stop()
+				t.Fatal("Start succeeded")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Start error %q does not mention %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "rootpw") {
+				t.Fatalf("Start error %q leaks the configuration", err)
 			}
 		})
 	}
