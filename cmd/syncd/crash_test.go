@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncd-dev/syncd/internal/identity"
 	"github.com/syncd-dev/syncd/internal/state"
 	"github.com/syncd-dev/syncd/internal/testsupport/omnitest"
 )
@@ -122,7 +122,24 @@ func TestCrashAnywhere(t *testing.T) {
 			t.Errorf("Omni user %s (%s) has no audit row", u.UserName, u.ID)
 		}
 	}
+	// Every user was created by syncd: an interrupted create is settled from
+	// the journal (looked up and linked), never mistaken for someone else's
+	// account and adopted.
+	linked, err := store.LoadUsers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range linked {
+		if l.Origin != identity.OriginCreated {
+			t.Errorf("%s linked as %s after a crash, want created", l.UserName, l.Origin)
+		}
+	}
+	if len(linked) != len(want) {
+		t.Errorf("%d users linked, want %d", len(linked), len(want))
+	}
 	if t.Failed() {
-		fmt.Println(evs)
+		for _, ev := range evs {
+			t.Logf("%+v", ev)
+		}
 	}
 }
