@@ -72,7 +72,27 @@ func route(path string) (prefix, id string, ok bool) {
 }
 
 // ServeHTTP answers SCIM users requests under any path ending in
-// /scim/v2/users or /scim/v2/Users (and /{id}).
+// /scim/v2/users or /scim/v2/Users (and /{id}). Where Omni's docs are silent
+// the stand-in makes one choice and keeps to it, so a client meets it in
+// tests:
+//
+//   - A request is checked in this order: latency fault, route (404, 405),
+//     bearer token (401), rate budget (429), body size (413), other faults,
+//     then the request itself.
+//   - userName is stored as sent; matching it (filter, conflicts) ignores
+//     case. Any other user with the email, active or not, is a conflict
+//     (409) unless Options.ReuseInactiveEmail.
+//   - Listing is in creation order, deactivated users included; count is
+//     capped at MaxCount, and count=0 answers totalResults only.
+//   - Omni's {"error","message"} body answers 400 (POST/PUT validation and
+//     refused reactivation), 401, 404, 405, 409, 413, 429, 500 and 503; the
+//     standard SCIM error answers a bad filter, bad paging parameters, a body
+//     that is not JSON, and any PatchOp problem.
+//   - PATCH add/replace on the whole urn:omni:params:1.0:UserAttribute object
+//     merges keys (RFC 7644 §3.5.2.3), and a null value removes a key; PUT
+//     replaces the object. PATCH and PUT answer 200 with the resource.
+//   - Setting active=true on a deactivated user answers 400 unless
+//     Options.AllowReactivate.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	method := r.Method
 	s.mu.Lock()
