@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -101,7 +102,13 @@ func audit(ctx context.Context, cfg *config.Config, stdout io.Writer, f auditFil
 	fmt.Fprintln(tw, "TIME\tRUN\tACTION\tUSER\tOUTCOME\tSTATUS\tDETAIL")
 	for _, ev := range evs {
 		detail := ev.Detail
-		for field, c := range ev.Changes {
+		fields := make([]string, 0, len(ev.Changes))
+		for field := range ev.Changes {
+			fields = append(fields, field)
+		}
+		sort.Strings(fields)
+		for _, field := range fields {
+			c := ev.Changes[field]
 			detail = strings.TrimSpace(fmt.Sprintf("%s %s: %q -> %q", detail, field, c.Before, c.After))
 		}
 		if ev.Error != "" {

@@ -142,7 +142,7 @@ func TestOnceAndDryRunExitCodes(t *testing.T) {
 	if code != exitPending || !strings.Contains(out, `"Changed Name"`) {
 		t.Fatalf("json dry run: exit %d\n%s", code, out)
 	}
-	if code, out, _ := w.syncd(t, "audit", "--since", "1h"); code != exitOK || !strings.Contains(out, "create") {
+	if code, out, _ := w.syncd(t, "--since", "1h", "audit"); code != exitOK || !strings.Contains(out, "create") {
 		t.Fatalf("audit: exit %d\n%s", code, out)
 	}
 }

@@ -65,10 +65,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	cmd := ""
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
-	}
 	fs := flag.NewFlagSet("syncd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration file (default $SYNCD_CONFIG or /etc/syncd/syncd.yaml)")
@@ -80,11 +76,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	auditUser := fs.String("user", "", "audit: only events for this userName")
 	auditRun := fs.Int64("run", 0, "audit: only events of this run id")
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
+	// The command may stand before or after the flags.
+	cmd := ""
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return &exitError{code: exitConfig, err: err}
 		}
-		return &exitError{code: exitConfig, err: err}
+		if fs.NArg() == 0 || cmd != "" {
+			break
+		}
+		cmd, args = fs.Arg(0), fs.Args()[1:]
 	}
 	if fs.NArg() > 0 {
 		return &exitError{code: exitConfig, err: fmt.Errorf("unexpected argument %q", fs.Arg(0)), hint: "run syncd --help"}
