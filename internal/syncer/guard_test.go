@@ -226,4 +226,3 @@ func TestGracePeriod(t *testing.T) {
 		t.Errorf("state: %s", l.Status)
 	}
 }
-
