@@ -29,8 +29,6 @@ type patchError struct {
 	detail   string
 }
 
-func (e *patchError) Error() string { return e.detail }
-
 func invalidPath(format string, a ...any) *patchError {
 	return &patchError{http.StatusBadRequest, "invalidPath", fmt.Sprintf(format, a...)}
 }
