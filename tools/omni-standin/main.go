@@ -86,7 +86,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(stdout, "http://%s/api/scim/v2\n", ln.Addr())
-	fmt.Fprintf(stdout, "omni-standin: %d requests/minute, admin at http://%s%s{users,stats,reset-stats,faults}\n", *rpm, ln.Addr(), omnitest.AdminPrefix)
+	budget := "no rate limit"
+	if *rpm > 0 {
+		budget = fmt.Sprintf("%d requests/minute", *rpm)
+	}
+	fmt.Fprintf(stdout, "omni-standin: %s, admin at http://%s%s{users,stats,reset-stats,faults}\n", budget, ln.Addr(), omnitest.AdminPrefix)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
