@@ -42,6 +42,13 @@ type LDAP struct {
 	Users      Users      `yaml:"users"`
 	Attributes Attributes `yaml:"attributes"`
 	Disabled   Disabled   `yaml:"disabled"`
+	// Referrals says what a continuation reference in the results means:
+	// "incomplete" (the default; the read is treated as incomplete, so no
+	// deprovision follows from it) or "ignore" (the default for Active
+	// Directory, whose domain root always refers to DomainDnsZones,
+	// ForestDnsZones and Configuration). References are never followed. A
+	// base DN that is itself a referral is always incomplete.
+	Referrals string `yaml:"referrals"`
 	// OmniAttributes maps an Omni user attribute reference to an LDAP attribute.
 	OmniAttributes map[string]string `yaml:"omniAttributes"`
 }

@@ -19,6 +19,12 @@ const (
 	DisabledNone          = "none"
 )
 
+// Values of LDAP.Referrals.
+const (
+	ReferralsIncomplete = "incomplete"
+	ReferralsIgnore     = "ignore"
+)
+
 // flavorDefaults are the per-directory conventions: which attribute holds the
 // stable id, which entries are users, and how a disabled account is marked.
 type flavorDefaults struct {
@@ -119,6 +125,12 @@ func (c *Config) applyFlavorDefaults() {
 		if l.Attributes.UserName == "" {
 			l.Attributes.UserName = f.userName
 		}
+		if l.Referrals == "" && l.Flavor == FlavorActiveDirectory {
+			l.Referrals = ReferralsIgnore
+		}
+	}
+	if l.Referrals == "" {
+		l.Referrals = ReferralsIncomplete
 	}
 	d := &l.Disabled
 	switch {

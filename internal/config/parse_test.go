@@ -262,6 +262,13 @@ func TestFlavorDefaults(t *testing.T) {
 			if c.LDAP.Attributes.UserName != "mail" {
 				t.Errorf("userName %q, want mail", c.LDAP.Attributes.UserName)
 			}
+			wantReferrals := ReferralsIncomplete
+			if strings.Contains(tc.yaml, "activedirectory") {
+				wantReferrals = ReferralsIgnore
+			}
+			if c.LDAP.Referrals != wantReferrals {
+				t.Errorf("referrals %q, want %q", c.LDAP.Referrals, wantReferrals)
+			}
 		})
 	}
 }

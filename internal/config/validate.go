@@ -118,6 +118,9 @@ func (l *LDAP) validate(ps *problems) {
 	if l.PageSize < 1 || l.PageSize > 10000 {
 		ps.add("ldap.pageSize", "must be from 1 to 10000")
 	}
+	if l.Referrals != ReferralsIncomplete && l.Referrals != ReferralsIgnore {
+		ps.add("ldap.referrals", "must be %s or %s", ReferralsIncomplete, ReferralsIgnore)
+	}
 	if _, ok := flavors[l.Flavor]; !ok {
 		ps.add("ldap.flavor", "must be one of openldap, activedirectory, freeipa, 389ds")
 	}

@@ -35,6 +35,7 @@ func TestValidateRules(t *testing.T) {
 		{"schedule out of range", func(c *Config) { c.Schedule = "61 * * * *" }, "schedule", ""},
 
 		{"ldap url empty", func(c *Config) { c.LDAP.URL = "" }, "ldap.url", ""},
+		{"ldap referrals unknown", func(c *Config) { c.LDAP.Referrals = "follow" }, "ldap.referrals", "must be incomplete or ignore"},
 		{"ldap url scheme", func(c *Config) { c.LDAP.URL = "https://ldap.example.com" }, "ldap.url", "scheme must be ldap or ldaps"},
 		{"ldap url without scheme", func(c *Config) { c.LDAP.URL = "ldap.example.com:389" }, "ldap.url", ""},
 		{"ldap url without host", func(c *Config) { c.LDAP.URL = "ldaps:///" }, "ldap.url", "must name a host"},

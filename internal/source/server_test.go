@@ -576,21 +576,29 @@ func TestReadReferrals(t *testing.T) {
 	srv := slapdtest.New(t, slapdtest.Options{LDIF: []byte(b.String())})
 
 	tests := []struct {
-		name  string
-		bases []string
-		want  string // prefix of Incomplete
-		users int
+		name      string
+		bases     []string
+		referrals string
+		want      string // prefix of Incomplete
+		users     int
 	}{
-		{"continuation reference", []string{people}, "referral: " + people, 2},
-		{"base DN is a referral", []string{moved}, "referral: " + moved, 0},
+		{"continuation reference", []string{people}, "", "referral: " + people, 2},
+		{"continuation reference ignored", []string{people}, config.ReferralsIgnore, "", 2},
+		{"base DN is a referral", []string{moved}, "", "referral: " + moved, 0},
+		{"base DN is a referral, references ignored", []string{moved}, config.ReferralsIgnore, "referral: " + moved, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := baseConfig(srv, dirgen.OpenLDAP, "")
 			cfg.Users.BaseDNs = tt.bases
+			cfg.Referrals = tt.referrals
 			res := read(t, newDirectory(t, cfg, zerolog.Nop()))
 			t.Logf("Incomplete: %s", res.Incomplete)
-			if !strings.HasPrefix(res.Incomplete, tt.want) || !strings.Contains(res.Incomplete, "dc2.corp.example.com") {
+			if tt.want == "" {
+				if res.Incomplete != "" {
+					t.Errorf("Incomplete = %q, want a complete read", res.Incomplete)
+				}
+			} else if !strings.HasPrefix(res.Incomplete, tt.want) || !strings.Contains(res.Incomplete, "dc2.corp.example.com") {
 				t.Errorf("Incomplete = %q, want it to start %q and name the other server", res.Incomplete, tt.want)
 			}
 			if len(res.Users) != tt.users {

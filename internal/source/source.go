@@ -72,6 +72,9 @@ type Directory struct {
 	bindPW   config.Secret
 	timeout  time.Duration
 	pageSize uint32
+	// ignoreReferrals: continuation references do not make a read
+	// incomplete (ldap.referrals: ignore).
+	ignoreReferrals bool
 }
 
 // New checks the configuration and prepares the mapper, the filter and the
@@ -91,6 +94,8 @@ func New(cfg config.LDAP, log zerolog.Logger) (*Directory, error) {
 		bindPW:   cfg.BindPassword,
 		timeout:  cfg.Timeout.D(),
 		pageSize: defaultPageSize,
+
+		ignoreReferrals: cfg.Referrals == config.ReferralsIgnore,
 	}
 	if d.timeout <= 0 {
 		d.timeout = defaultTimeout
@@ -221,7 +226,11 @@ func (d *Directory) Read(ctx context.Context) (*Result, error) {
 		})
 		pages += st.pages
 		for _, ref := range st.referrals {
-			reasons = append(reasons, fmt.Sprintf("referral: %s: continuation to %s not followed", base, ref))
+			if d.ignoreReferrals {
+				d.log.Debug().Str("base", base).Str("reference", ref).Msg("continuation reference ignored (ldap.referrals: ignore)")
+				continue
+			}
+			reasons = append(reasons, fmt.Sprintf("referral: %s: continuation to %s not followed (set ldap.referrals: ignore if this reference is expected)", base, ref))
 		}
 		if err == nil {
 			continue
@@ -274,7 +283,7 @@ func (d *Directory) Check(ctx context.Context) (int, error) {
 		if err != nil {
 			return len(seen), fmt.Errorf("ldap: count: %w", err)
 		}
-		if len(st.referrals) > 0 {
+		if len(st.referrals) > 0 && !d.ignoreReferrals {
 			return len(seen), fmt.Errorf("ldap: count: %s: referral to %s not followed", base, st.referrals[0])
 		}
 	}
