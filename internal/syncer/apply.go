@@ -97,7 +97,7 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 		res.Outcome, res.Error = "failed", out.err.Error()
 		ev.Outcome, ev.Error = "failed", out.err.Error()
 	}
-	if out.status > 0 || out.link != nil {
+	if out.err == nil {
 		r.applied = true
 	}
 	if err := r.journal.CompleteOp(context.WithoutCancel(ctx), jop, out.link, ev); err != nil {

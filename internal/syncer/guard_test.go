@@ -10,6 +10,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/syncd-dev/syncd/internal/identity"
+	"github.com/syncd-dev/syncd/internal/sink"
 	"github.com/syncd-dev/syncd/internal/syncer"
 )
 
@@ -224,5 +225,46 @@ func TestGracePeriod(t *testing.T) {
 	}
 	if l := e.linked()[u.ID]; l.Status != identity.StatusDeprovisioned {
 		t.Errorf("state: %s", l.Status)
+	}
+}
+
+// A directory that cannot be reached fails the run before anything is
+// planned: nothing is deprovisioned, and the run is recorded as failed.
+func TestDirectoryUnreachable(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.mustRun()
+	created := len(e.omni.Users())
+	if err := e.ldap.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	rep, n, err := e.run(false)
+	if err == nil || rep.Outcome != syncer.OutcomeFailed || n != 0 {
+		t.Fatalf("run against a stopped directory: err=%v outcome=%s requests=%d", err, rep.Outcome, n)
+	}
+	for _, u := range e.omni.Users() {
+		if !u.Active {
+			t.Errorf("%s deactivated", u.UserName)
+		}
+	}
+	if len(e.omni.Users()) != created {
+		t.Errorf("Omni users changed")
+	}
+	last, ok, lerr := e.store.LastGoodRun(context.Background())
+	if lerr != nil || !ok || last.ID == rep.RunID {
+		t.Errorf("the failed run counts as the last good run: %+v %v %v", last, ok, lerr)
+	}
+}
+
+// A revoked API key stops the run at the first refusal instead of failing
+// every user in turn.
+func TestRevokedKeyStopsTheRun(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.omni.SetToken("another-key")
+	rep, n, err := e.run(false)
+	if !errors.Is(err, sink.ErrUnauthorized) {
+		t.Fatalf("err = %v, want ErrUnauthorized", err)
+	}
+	if n != 1 || len(rep.Results) != 1 {
+		t.Errorf("%d requests and %d operations after a 401, want 1", n, len(rep.Results))
 	}
 }

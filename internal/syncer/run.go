@@ -22,7 +22,7 @@ type run struct {
 	sink       Sink
 	journal    journal
 	sourceRead bool
-	applied    bool // at least one write reached Omni
+	applied    bool // at least one operation succeeded
 	failures   []string
 }
 
