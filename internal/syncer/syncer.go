@@ -224,9 +224,14 @@ func (s *Syncer) finish(ctx context.Context, r *run, err error) {
 		cancel()
 	}
 	s.Metrics.observeRun(rep)
+	// An idle scheduled run (nothing to do, nothing wrong) logs at debug
+	// only, so a quiet directory gives a quiet log.
 	ev := s.Log.Info()
-	if rep.Outcome != OutcomeSuccess {
+	switch {
+	case rep.Outcome != OutcomeSuccess:
 		ev = s.Log.Warn()
+	case len(rep.Results) == 0 && !rep.Plan.Changes() && len(rep.Plan.Waiting) == 0:
+		ev = s.Log.Debug()
 	}
 	p := rep.Plan
 	ev.Int64("run", rep.RunID).Bool("dry_run", rep.DryRun).Str("outcome", rep.Outcome).
