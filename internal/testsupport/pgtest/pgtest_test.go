@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"io"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -125,62 +123,9 @@ func TestStartStop(t *testing.T) {
 // root, it runs TestStartStop in a copy of this test binary as the postgres
 // user.
 func TestStartAsUnprivilegedUser(t *testing.T) {
-	if os.Geteuid() != 0 {
+	if !testenv.RerunAs(t, "postgres", "^TestStartStop$") {
 		TestStartStop(t)
-		return
 	}
-	runuser, err := testenv.LookPath("runuser", "/usr/sbin", "/sbin")
-	if err != nil {
-		testenv.Unavailable(t, "runuser not found", "install Debian package util-linux")
-	}
-	// The go build directory is private to root; copy the binary where the
-	// postgres user can run it.
-	dir, err := os.MkdirTemp("", "syncd-pgtest-bin-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "pgtest.test")
-	if err := copyFile(self, bin); err != nil {
-		t.Fatal(err)
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, runuser, "-u", "postgres", "--", bin, "-test.run", "^TestStartStop$", "-test.count", "1", "-test.v")
-	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TMPDIR=/tmp", "HOME=" + dir}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("TestStartStop as postgres: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "--- PASS: TestStartStop") {
-		t.Fatalf("TestStartStop as postgres did not pass:\n%s", out)
-	}
-}
-
-func copyFile(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 func TestCreateDatabase(t *testing.T) {

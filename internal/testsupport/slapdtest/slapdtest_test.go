@@ -107,6 +107,15 @@ func TestStartStop(t *testing.T) {
 	}
 }
 
+// TestStartAsUnprivilegedUser proves the fixture works for an ordinary
+// user as well as for root: run as root, it runs TestStartStop and
+// TestOfflineLoad again as nobody.
+func TestStartAsUnprivilegedUser(t *testing.T) {
+	if !testenv.RerunAs(t, "nobody", "^(TestStartStop|TestOfflineLoad)$") {
+		TestStartStop(t)
+	}
+}
+
 func TestOfflineLoad(t *testing.T) {
 	for _, shape := range []dirgen.Shape{dirgen.OpenLDAP, dirgen.ActiveDirectory} {
 		t.Run(string(shape), func(t *testing.T) {

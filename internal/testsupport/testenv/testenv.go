@@ -136,3 +136,69 @@ func ping(ctx context.Context, network, addr string) bool {
 	}
 	return resp.StatusCode == http.StatusOK && strings.TrimSpace(string(body)) == "OK"
 }
+
+// RerunAs runs the tests matching pattern again, in a copy of the current
+// test binary, as the unprivileged user name, and fails t unless each of
+// them passes there. Fixtures use it to prove that they work both as root
+// (which PostgreSQL refuses, so the fixture drops privileges) and as an
+// ordinary user. Run as a non-root user it returns false and does nothing:
+// the caller then runs the tests directly.
+func RerunAs(t *testing.T, name, pattern string) bool {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return false
+	}
+	runuser, err := LookPath("runuser", "/usr/sbin", "/sbin")
+	if err != nil {
+		Unavailable(t, "runuser not found", "install Debian package util-linux")
+	}
+	// The go build directory is private to root; copy the binary where the
+	// other user can run it.
+	dir, err := os.MkdirTemp("", "syncd-rerun-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, filepath.Base(self))
+	if err := copyExecutable(self, bin); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, runuser, "-u", name, "--", bin, "-test.run", pattern, "-test.count", "1", "-test.v")
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TMPDIR=/tmp", "HOME=" + dir}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s as %s: %v\n%s", pattern, name, err, out)
+	}
+	if !strings.Contains(string(out), "--- PASS: ") || strings.Contains(string(out), "--- FAIL") || strings.Contains(string(out), "--- SKIP") {
+		t.Fatalf("%s as %s did not pass:\n%s", pattern, name, out)
+	}
+	t.Logf("%s passed as %s", pattern, name)
+	return true
+}
+
+func copyExecutable(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
