@@ -48,7 +48,9 @@ func TestInitialSyncThenNothing(t *testing.T) {
 				}
 			}
 
+			t.Logf("initial sync of %d users (%d entries): %d SCIM requests", len(want), rep.Entries, n)
 			rep, n = e.mustRun()
+			t.Logf("second run: %d SCIM requests", n)
 			if n != 0 || rep.Plan.Changes() {
 				t.Errorf("second run sent %d requests, plan %+v", n, rep.Plan)
 			}
@@ -176,6 +178,7 @@ func TestDirectoryChanges(t *testing.T) {
 			}
 			tt.change(t, e, u)
 			rep, n := e.mustRun()
+			t.Logf("SCIM requests for the change: %d (%v)", n, e.omni.Stats().ByMethodStatus)
 			tt.check(t, e, u, before, rep, n)
 			if _, n := e.mustRun(); n != 0 {
 				t.Errorf("the run after the change sent %d requests, want 0", n)
@@ -217,13 +220,15 @@ func TestDisabledThenReenabled(t *testing.T) {
 	first := e.activeOmni()[mail]
 
 	e.modify(u.DN, func(m *ldap.ModifyRequest) { m.Add("pwdAccountLockedTime", []string{"20260101000000Z"}) })
-	rep, _ := e.mustRun()
+	rep, n := e.mustRun()
+	t.Logf("disable: %d SCIM requests", n)
 	if got, _ := e.omni.User(first.ID); got.Active || rep.Counts.Deprovisioned != 1 || rep.Plan.Deprovision[0].Reason != "disabled in directory" {
 		t.Fatalf("disabled: Omni active=%v, counts %+v", got.Active, rep.Counts)
 	}
 
 	e.modify(u.DN, func(m *ldap.ModifyRequest) { m.Delete("pwdAccountLockedTime", nil) })
-	rep, _ = e.mustRun()
+	rep, n = e.mustRun()
+	t.Logf("re-enable: %d SCIM requests (reactivation refused, created anew)", n)
 	now := e.activeOmni()[mail]
 	if rep.Counts.Reactivated != 1 || now.ID == "" || now.ID == first.ID {
 		t.Fatalf("re-enabled: counts %+v, active Omni user %q (old %q)", rep.Counts, now.ID, first.ID)
@@ -246,7 +251,8 @@ func TestAdoptAndLeaveUnlinked(t *testing.T) {
 	pre := e.omni.AddUser(omnitest.User{UserName: strings.ToUpper(e.dir.ExpectedEmail(adoptee)), DisplayName: "Hand Made", Active: true})
 	admin := e.omni.AddUser(omnitest.User{UserName: "omni.admin@elsewhere.example", DisplayName: "Omni Admin", Active: true})
 
-	rep, _ := e.mustRun()
+	rep, n := e.mustRun()
+	t.Logf("initial sync with one pre-existing Omni user: %d SCIM requests for %d users (%v)", n, rep.InScope, e.omni.Stats().ByMethodStatus)
 	if rep.Counts.Adopted != 1 {
 		t.Errorf("counts %+v, want one adoption", rep.Counts)
 	}
@@ -263,7 +269,8 @@ func TestAdoptAndLeaveUnlinked(t *testing.T) {
 	if err := e.conn().Del(ldap.NewDelRequest(adoptee.DN, nil)); err != nil {
 		t.Fatal(err)
 	}
-	e.mustRun()
+	_, n = e.mustRun()
+	t.Logf("adopted user leaves: %d SCIM requests", n)
 	if a, _ := e.omni.User(admin.ID); !a.Active || !a.Modified.Equal(admin.Modified) {
 		t.Errorf("unlinked admin was touched: %+v", a)
 	}
