@@ -25,7 +25,8 @@ func TestSIGTERMFinishesTheRequestInFlight(t *testing.T) {
 	want := w.wantedEmails()
 	// Slow answers keep the run in the middle of its creates for long
 	// enough to be stopped there.
-	w.omni.SetFaults(omnitest.Faults{Latency: 50 * time.Millisecond})
+	const latency = 200 * time.Millisecond
+	w.omni.SetFaults(omnitest.Faults{Latency: latency})
 
 	cmd := exec.Command(os.Args[0], "--once", "--config", w.config)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
@@ -61,6 +62,10 @@ func TestSIGTERMFinishesTheRequestInFlight(t *testing.T) {
 			t.Fatal("syncd sent fewer than 3 requests in a minute")
 		}
 	}
+	// Requests go one at a time: the next one is now waiting out its
+	// latency, and the signal lands while it is in flight.
+	time.Sleep(latency / 4)
+	atSignal := w.omni.Stats().Total
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -90,9 +95,11 @@ func TestSIGTERMFinishesTheRequestInFlight(t *testing.T) {
 	if len(omniUsers) == 0 || len(omniUsers) >= len(want) {
 		t.Fatalf("Omni has %d of %d users; the signal did not land mid-run", len(omniUsers), len(want))
 	}
-	// The request in flight was answered, not abandoned.
-	if st := w.omni.Stats(); st.ByMethodStatus["POST canceled"] != 0 {
-		t.Errorf("syncd abandoned a request in flight: %v", st.ByMethodStatus)
+	// The request in flight was answered, not abandoned, and no other was
+	// sent after the signal.
+	if st := w.omni.Stats(); st.Total != atSignal+1 || st.ByMethodStatus["POST canceled"] != 0 {
+		t.Errorf("%d requests answered when signalled, %d at exit, want one more (the one in flight): %v",
+			atSignal, st.Total, st.ByMethodStatus)
 	}
 
 	conn := w.db(t)
