@@ -50,7 +50,10 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 	if op.Known != nil {
 		jop.SCIMID = op.Known.SCIMID
 	}
-	jop, err := r.journal.BeginOp(ctx, jop)
+	// From here the operation is carried through even if the run is being
+	// stopped: journal, request and record, so that nothing is left half
+	// done.
+	jop, err := r.journal.BeginOp(context.WithoutCancel(ctx), jop)
 	if err != nil {
 		return fmt.Errorf("journal %s %s: %w", kind, op.User.UserName, err)
 	}
