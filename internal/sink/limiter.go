@@ -24,15 +24,21 @@ type limiter struct {
 	pauseUntil time.Time
 }
 
+// pace is the share of the configured budget the bucket actually spends.
+const pace = 0.99
+
 func newLimiter(perMinute int) *limiter {
 	if perMinute < 0 {
 		return &limiter{lim: rate.NewLimiter(rate.Inf, 1), configured: rate.Inf}
 	}
-	r := rate.Limit(float64(perMinute) / 60)
+	// Pace 1% under the budget: Omni counts a sliding minute, and at the
+	// exact rate the request that opened the window is still inside it
+	// (it arrived late by its connection set-up) when the 61st comes.
+	r := rate.Limit(float64(perMinute) / 60 * pace)
 	return &limiter{
 		lim:        rate.NewLimiter(r, 1),
 		configured: r,
-		floor:      rate.Limit(1.0 / 60),
+		floor:      rate.Limit(1.0 / 60 * pace),
 	}
 }
 
@@ -91,7 +97,8 @@ func (l *limiter) succeeded(t time.Time) {
 	}
 }
 
-// perMinute is the current rate, for tests and logs.
+// perMinute is the current rate as a share of the configured budget's
+// terms (before pacing), for tests and logs.
 func (l *limiter) perMinute() float64 {
-	return float64(l.lim.Limit()) * 60
+	return float64(l.lim.Limit()) * 60 / pace
 }
