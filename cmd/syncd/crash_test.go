@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -78,35 +77,10 @@ func TestCrashAnywhere(t *testing.T) {
 		t.Errorf("only %d of 24 runs were killed mid-way; the test proves little", kills)
 	}
 
-	want := map[string]bool{}
-	for _, u := range w.dir.Users {
-		if m := w.dir.ExpectedEmail(u); m != "" && !u.Disabled {
-			want[m] = true
-		}
-	}
-	seen := map[string]int{}
-	for _, u := range w.omni.Users() {
-		seen[strings.ToLower(u.UserName)]++
-	}
-	for mail, n := range seen {
-		if n > 1 {
-			t.Errorf("%s exists %d times in Omni", mail, n)
-		}
-		if !want[mail] {
-			t.Errorf("%s is in Omni but not wanted", mail)
-		}
-	}
-	for mail := range want {
-		if seen[mail] == 0 {
-			t.Errorf("%s missing from Omni", mail)
-		}
-	}
+	want := w.wantedEmails()
+	w.checkOmniHasExactly(t, want)
 
-	store, err := state.Open(context.Background(), w.env["SYNCD_DATABASE_URL"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := w.store(t)
 	evs, err := store.ListAudit(context.Background(), state.AuditFilter{})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/syncd-dev/syncd/internal/state"
 )
 
 // syncBuffer is a bytes.Buffer that the daemon writes from its goroutines
@@ -193,6 +195,17 @@ func logLines(t *testing.T, text string) []map[string]any {
 		out = append(out, m)
 	}
 	return out
+}
+
+// store opens the world's state store for assertions.
+func (w *world) store(t *testing.T) *state.Store {
+	t.Helper()
+	st, err := state.Open(context.Background(), w.env["SYNCD_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return st
 }
 
 // wantedEmails are the users the world's directory should put in Omni.

@@ -186,11 +186,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	})
 
 	t.Run("state", func(t *testing.T) {
-		store, err := state.Open(context.Background(), w.env["SYNCD_DATABASE_URL"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer store.Close()
+		store := w.store(t)
 		evs, err := store.ListAudit(context.Background(), state.AuditFilter{})
 		if err != nil {
 			t.Fatal(err)

@@ -118,12 +118,7 @@ func TestSIGTERMFinishesTheRequestInFlight(t *testing.T) {
 	if pending != 0 {
 		t.Errorf("%d operations left pending", pending)
 	}
-	store, err := state.Open(ctx, w.env["SYNCD_DATABASE_URL"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	evs, err := store.ListAudit(ctx, state.AuditFilter{})
+	evs, err := w.store(t).ListAudit(ctx, state.AuditFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
