@@ -243,17 +243,12 @@ func (r *run) deprovision(ctx context.Context, op diff.Op, kind string) outcome 
 // deactivated there is never believed active. Other operations are simply
 // closed: the plan recomputes them from state, and PUT and PATCH repeat
 // harmlessly.
-func (r *run) recoverPending(ctx context.Context, users []identity.User) error {
+// known is the loaded state; settled links are written into it, so the plan
+// sees them without loading state again.
+func (r *run) recoverPending(ctx context.Context, users []identity.User, known map[string]identity.Linked) error {
 	pending, err := r.Store.PendingOps(ctx)
 	if err != nil {
 		return fmt.Errorf("load pending operations: %w", err)
-	}
-	if len(pending) == 0 {
-		return nil
-	}
-	known, err := r.Store.LoadUsers(ctx)
-	if err != nil {
-		return fmt.Errorf("load state: %w", err)
 	}
 	byID := make(map[string]identity.User, len(users))
 	for _, u := range users {

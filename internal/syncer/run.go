@@ -60,14 +60,14 @@ func (r *run) do(ctx context.Context) error {
 	}
 	r.Metrics.observeSource(res)
 
-	if !r.Options.DryRun {
-		if err := r.recoverPending(ctx, res.Users); err != nil {
-			return err
-		}
-	}
 	known, lastGood, err := r.loadKnown(ctx, res.Users)
 	if err != nil {
 		return err
+	}
+	if !r.Options.DryRun {
+		if err := r.recoverPending(ctx, res.Users, known); err != nil {
+			return err
+		}
 	}
 
 	trips := sourceGuards(res, known, lastGood, r.Options.Safety)
