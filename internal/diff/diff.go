@@ -6,6 +6,7 @@
 package diff
 
 import (
+	"fmt"
 	"sort"
 	"time"
 
@@ -26,6 +27,8 @@ const (
 const (
 	ReasonMissing  = "not in directory"
 	ReasonDisabled = "disabled in directory"
+	// ReasonSkipped: the entry is in scope but was skipped.
+	ReasonSkipped = "in directory but skipped"
 )
 
 // FieldChange is one field that differs between what was last pushed to Omni
@@ -74,6 +77,15 @@ type Options struct {
 	// nothing is deprovisioned, no missing mark advances, and users that would
 	// otherwise count as missing are listed in Held.
 	TrustAbsence bool
+	// Present lists linked users whose directory entry was read but could
+	// not be mapped (skipped), keyed by directory id, with why. Such a user
+	// is in the directory: it is held, never deprovisioned and never marked
+	// missing.
+	Present map[string]string
+	// HoldMissing, when not empty, says why no user may be taken as absent
+	// this run (an entry was skipped that matches no linked user, so it may
+	// be any of them): every "not in directory" deprovision is held.
+	HoldMissing string
 }
 
 // Plan is the outcome of planning.
@@ -85,8 +97,12 @@ type Plan struct {
 	// Waiting users are missing or disabled but inside the grace period.
 	Waiting []Op `json:"waiting"`
 	// Held users would be missing, but the source result is not trusted for
-	// absences this run.
+	// absences this run, or their entry is present but was skipped.
 	Held []Op `json:"held"`
+	// Blocked operations are not sent this run, with the reason: a create
+	// whose email another linked user still holds, or an operation Omni
+	// refused for good that the directory has not changed since.
+	Blocked []Op `json:"blocked"`
 	// Unchanged counts linked, active users whose content matches.
 	Unchanged int `json:"unchanged"`
 	// Ignored counts disabled directory users that syncd never linked, or
@@ -106,22 +122,29 @@ func (p *Plan) Changes() bool {
 func Compute(desired []identity.User, known map[string]identity.Linked, opts Options) Plan {
 	var p Plan
 	seen := make(map[string]bool, len(desired))
+	holders := activeUserNames(known)
 	for _, u := range desired {
 		seen[u.ID] = true
 		k, linked := known[u.ID]
 		switch {
 		case !linked:
-			if u.Active {
-				p.Create = append(p.Create, Op{Kind: Create, User: u})
-			} else {
+			switch {
+			case !u.Active:
 				p.Ignored++
+			case heldByOther(holders, u):
+				p.Blocked = append(p.Blocked, Op{Kind: Create, User: u, Reason: emailHeld(holders, u)})
+			default:
+				p.Create = append(p.Create, Op{Kind: Create, User: u})
 			}
 		case k.Status == identity.StatusDeprovisioned:
-			if u.Active {
-				kk := k
-				p.Reactivate = append(p.Reactivate, Op{Kind: Reactivate, User: u, Known: &kk, Changes: FieldChanges(k.User, u)})
-			} else {
+			kk := k
+			switch {
+			case !u.Active:
 				p.Ignored++
+			case heldByOther(holders, u):
+				p.Blocked = append(p.Blocked, Op{Kind: Reactivate, User: u, Known: &kk, Reason: emailHeld(holders, u)})
+			default:
+				p.Reactivate = append(p.Reactivate, Op{Kind: Reactivate, User: u, Known: &kk, Changes: FieldChanges(k.User, u)})
 			}
 		case !u.Active:
 			p.absent(k, ReasonDisabled, opts)
@@ -141,9 +164,24 @@ func Compute(desired []identity.User, known map[string]identity.Linked, opts Opt
 		if seen[id] || k.Status != identity.StatusActive {
 			continue
 		}
+		if why, ok := opts.Present[id]; ok {
+			// In the directory, only unmappable: present, so the grace
+			// clock it may have started is reset, as for any present user.
+			kk := k
+			p.Held = append(p.Held, Op{Kind: Deprovision, User: k.User, Known: &kk, Reason: ReasonSkipped + ": " + why})
+			if !k.FirstMissingAt.IsZero() || k.MissingRuns > 0 {
+				p.Marks = append(p.Marks, Mark{ID: k.ID})
+			}
+			continue
+		}
+		if opts.HoldMissing != "" {
+			kk := k
+			p.Held = append(p.Held, Op{Kind: Deprovision, User: k.User, Known: &kk, Reason: ReasonMissing + "; " + opts.HoldMissing})
+			continue
+		}
 		p.absent(k, ReasonMissing, opts)
 	}
-	for _, ops := range [][]Op{p.Create, p.Update, p.Reactivate, p.Deprovision, p.Waiting, p.Held} {
+	for _, ops := range [][]Op{p.Create, p.Update, p.Reactivate, p.Deprovision, p.Waiting, p.Held, p.Blocked} {
 		sortOps(ops)
 	}
 	sort.Slice(p.Marks, func(i, j int) bool { return p.Marks[i].ID < p.Marks[j].ID })
@@ -175,6 +213,29 @@ func (p *Plan) absent(k identity.Linked, reason string, opts Options) {
 	}
 	p.Waiting = append(p.Waiting, op)
 	p.Marks = append(p.Marks, Mark{ID: k.ID, FirstMissingAt: first, MissingRuns: runs})
+}
+
+// activeUserNames indexes the active linked users by userName: Omni holds
+// each email for one user, and while a linked user holds it, no other
+// directory entry may take it.
+func activeUserNames(known map[string]identity.Linked) map[string]identity.Linked {
+	m := make(map[string]identity.Linked, len(known))
+	for _, k := range known {
+		if k.Status == identity.StatusActive {
+			m[k.UserName] = k
+		}
+	}
+	return m
+}
+
+func heldByOther(holders map[string]identity.Linked, u identity.User) bool {
+	h, ok := holders[u.UserName]
+	return ok && h.ID != u.ID
+}
+
+func emailHeld(holders map[string]identity.Linked, u identity.User) string {
+	h := holders[u.UserName]
+	return fmt.Sprintf("email %s is held by linked user %s (Omni %s); waiting until that user is deprovisioned", u.UserName, h.ID, h.SCIMID)
 }
 
 func sortOps(ops []Op) {

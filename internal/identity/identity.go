@@ -106,6 +106,9 @@ const (
 	SkipInvalidUTF8    SkipReason = "invalid_utf8"
 	SkipOversized      SkipReason = "oversized_value"
 	SkipDuplicateID    SkipReason = "duplicate_id"
+	// SkipNULByte: PostgreSQL cannot store a NUL in text, and Omni has no
+	// use for one; the entry is skipped rather than the value altered.
+	SkipNULByte SkipReason = "nul_byte"
 )
 
 // Skipped is a directory entry left out of a run, with the reason.
@@ -114,6 +117,10 @@ type Skipped struct {
 	ID     string     `json:"id,omitempty"`
 	Reason SkipReason `json:"reason"`
 	Detail string     `json:"detail,omitempty"`
+	// Candidate is the user the entry maps to when only a conflict with
+	// another entry (a shared email) kept it out, so that the planner can
+	// keep the entry already linked to that email in sync.
+	Candidate *User `json:"-"`
 }
 
 // MaxValueBytes bounds any single mapped value; Omni and the audit log have no
@@ -124,6 +131,30 @@ var (
 	ErrNoEmail      = errors.New("no email")
 	ErrInvalidEmail = errors.New("invalid email")
 )
+
+// CleanText makes s safe to store and show: invalid UTF-8 and NUL bytes
+// (which PostgreSQL refuses in text) become U+FFFD. It is for text that is
+// reported, such as a skipped entry's DN, never for values sent to Omni,
+// which are refused instead of altered.
+func CleanText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	}
+	return s
+}
+
+// Clip cuts s to at most n bytes without splitting a UTF-8 sequence, and
+// marks the cut with an ellipsis.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
 
 // NormalizeEmail trims and lower-cases an email address and checks that it is
 // a bare addr-spec with a dotted domain. Omni uses the email as the userName,

@@ -103,8 +103,9 @@ func (c *collector) finish() ([]identity.User, []identity.Skipped) {
 			if len(g) > 2 {
 				detail += fmt.Sprintf(" and %d more", len(g)-2)
 			}
+			cand := u
 			c.skipped = append(c.skipped, identity.Skipped{
-				DN: u.DN, ID: u.ID, Reason: identity.SkipDuplicateEmail, Detail: detail,
+				DN: u.DN, ID: u.ID, Reason: identity.SkipDuplicateEmail, Detail: detail, Candidate: &cand,
 			})
 		}
 		users = kept

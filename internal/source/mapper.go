@@ -171,8 +171,8 @@ func (m *Mapper) Map(e *ldap.Entry) (identity.User, *identity.Skipped) {
 	dn := e.DN
 	skip := func(id string, reason identity.SkipReason, detail string) (identity.User, *identity.Skipped) {
 		return identity.User{}, &identity.Skipped{
-			DN:     strings.ToValidUTF8(dn, "\uFFFD"),
-			ID:     strings.ToValidUTF8(id, "\uFFFD"),
+			DN:     identity.CleanText(dn),
+			ID:     identity.CleanText(id),
 			Reason: reason,
 			Detail: detail,
 		}
@@ -203,6 +203,9 @@ func (m *Mapper) Map(e *ldap.Entry) (identity.User, *identity.Skipped) {
 
 	if !utf8.ValidString(dn) {
 		return skip(id, identity.SkipInvalidUTF8, "dn: not valid UTF-8")
+	}
+	if strings.IndexByte(dn, 0) >= 0 {
+		return skip(id, identity.SkipNULByte, "dn: holds a NUL byte")
 	}
 
 	mail, hasMail := first(e, m.userName)
@@ -298,6 +301,9 @@ func checkValue(attr, v string) (identity.SkipReason, string) {
 	if len(v) > identity.MaxValueBytes {
 		return identity.SkipOversized, fmt.Sprintf("%s: %d bytes, limit %d", attr, len(v), identity.MaxValueBytes)
 	}
+	if strings.IndexByte(v, 0) >= 0 {
+		return identity.SkipNULByte, fmt.Sprintf("%s: holds a NUL byte", attr)
+	}
 	return "", ""
 }
 
@@ -344,7 +350,7 @@ func quoteBounded(v string) string {
 
 // bounded shortens s (a DN, in practice) for a detail.
 func bounded(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = identity.CleanText(s)
 	const max = 256
 	if len(s) <= max {
 		return s

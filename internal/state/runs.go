@@ -35,12 +35,23 @@ type Run struct {
 // a run left so was interrupted by a crash.
 const OutcomeRunning = "running"
 
+// OutcomeCrashed is the outcome a run gets when it was left running and a
+// later run, holding the run lock, found it so.
+const OutcomeCrashed = "crashed"
+
 // StartRun records r as running and returns it with its ID and start time
-// (now, unless r has one).
+// (now, unless r has one). Runs an earlier process left running are closed
+// as crashed first: the caller holds the run lock, so none of them is alive.
 func (s *Store) StartRun(ctx context.Context, r Run) (Run, error) {
 	ctx, cancel := withTimeout(ctx, queryTimeout)
 	defer cancel()
 	r.Outcome = OutcomeRunning
+	if _, err := s.pool.Exec(ctx, `
+		UPDATE sync_runs SET outcome = $1, finished_at = now(),
+			error = 'the process ended before the run finished (killed or crashed)'
+		WHERE outcome = $2 AND NOT dry_run`, OutcomeCrashed, OutcomeRunning); err != nil {
+		return Run{}, fmt.Errorf("close crashed runs: %w", err)
+	}
 	err := s.pool.QueryRow(ctx, `
 		INSERT INTO sync_runs (started_at, dry_run, trigger, outcome)
 		VALUES (coalesce($1, now()), $2, $3, $4)

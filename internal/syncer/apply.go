@@ -31,6 +31,10 @@ type outcome struct {
 	status int
 	err    error
 	detail string
+	// fix, set with err, says what an admin must do: no retry can succeed
+	// while the directory and Omni stay as they are, so the operation is
+	// held rather than sent again every run.
+	fix string
 }
 
 // apply carries out one planned operation: journal it, send it, then commit
@@ -78,7 +82,7 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 	}
 
 	res := OpResult{Action: out.action, UserName: op.User.UserName, ID: op.User.ID, Outcome: "ok", Status: out.status}
-	jop.Status, jop.HTTPStatus = "done", out.status
+	jop.Status, jop.HTTPStatus = state.OpDone, out.status
 	if out.link != nil {
 		jop.SCIMID, res.SCIMID = out.link.SCIMID, out.link.SCIMID
 	} else if op.Known != nil {
@@ -96,21 +100,38 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 		ev.Detail = strings.TrimPrefix(ev.Detail+"; "+op.Reason, "; ")
 	}
 	if out.err != nil {
-		jop.Status, jop.Error = "failed", out.err.Error()
+		jop.Status, jop.Error = state.OpFailed, out.err.Error()
 		res.Outcome, res.Error = "failed", out.err.Error()
 		ev.Outcome, ev.Error = "failed", out.err.Error()
+		if out.fix != "" {
+			res.Error = out.err.Error() + "; to fix: " + out.fix
+			ev.Detail = strings.TrimPrefix(ev.Detail+"; to fix: "+out.fix, "; ")
+		}
 	}
 	if out.err == nil {
 		r.applied = true
 	}
-	if err := r.journal.CompleteOp(context.WithoutCancel(ctx), jop, out.link, ev); err != nil {
+	if errors.Is(out.err, sink.ErrOutcomeUnknown) {
+		// Omni may or may not have applied it: the journal entry stays
+		// pending, and the next run settles it (a create by looking the
+		// user up) before planning anything for this user.
+		res.Outcome = "unknown"
+		ev.Outcome = "unknown"
+		ev.Detail = strings.TrimPrefix(ev.Detail+"; outcome unknown, left pending for the next run to settle", "; ")
+		r.audit(ctx, ev)
+	} else if err := r.complete(ctx, jop, out.link, ev); err != nil {
 		return fmt.Errorf("record %s %s: %w", out.action, op.User.UserName, err)
 	}
+	r.noteHeld(ctx, op, out)
 	r.rep.Results = append(r.rep.Results, res)
 	r.Metrics.observeOp(out.action, res.Outcome)
 	log := r.Log.Info()
 	if out.err != nil {
 		log = r.Log.Error().Str("error", out.err.Error())
+		if out.fix != "" {
+			log.Str("fix", out.fix)
+			r.Metrics.observeUnfixable()
+		}
 		r.rep.Counts.Failed++
 		r.failures = append(r.failures, fmt.Sprintf("%s %s: %v", out.action, op.User.UserName, out.err))
 	} else {
@@ -133,6 +154,29 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 	if errors.Is(out.err, sink.ErrUnauthorized) {
 		return fmt.Errorf("omni refused the API key; stopping the run: %w", out.err)
 	}
+	if errors.Is(out.err, sink.ErrHalt) {
+		return fmt.Errorf("stopping the run: %w", out.err)
+	}
+	return nil
+}
+
+// complete records an operation's answer with its state change and audit
+// row. When the state change cannot be stored (a constraint the directory
+// and Omni together broke), the answer is recorded without it, as failed
+// with why, so that no journal entry is left to wedge later runs.
+func (r *run) complete(ctx context.Context, jop state.Op, link *identity.Linked, ev state.AuditEvent) error {
+	ctx = context.WithoutCancel(ctx)
+	err := r.journal.CompleteOp(ctx, jop, link, ev)
+	if err == nil || link == nil {
+		return err
+	}
+	msg := "the answer could not be stored: " + err.Error()
+	jop.Status, jop.Error = state.OpFailed, msg
+	ev.Outcome, ev.Error = "failed", msg
+	if err2 := r.journal.CompleteOp(ctx, jop, nil, ev); err2 != nil {
+		return errors.Join(err, err2)
+	}
+	r.Log.Error().Str("user", jop.UserName).Str("error", msg).Msg("operation recorded without its state change")
 	return nil
 }
 
@@ -144,24 +188,36 @@ func (r *run) opTimeout() time.Duration {
 }
 
 // createOrAdopt creates u in Omni. When Omni already has a user with that
-// email (409), syncd adopts it: links it and brings its values in line.
-// origin is the action to record for a plain create ("" means create).
+// email (409), syncd adopts it: links it and brings its values in line, but
+// only when no other directory entry is linked to that Omni user, so that one
+// person's account, documents and schedules never pass to another.
 func (r *run) createOrAdopt(ctx context.Context, u identity.User, detail string) outcome {
 	created, err := r.sink.Create(ctx, u)
 	if err == nil {
 		return outcome{action: actCreate, status: 201, detail: detail, link: linkOf(u, created.ID, identity.OriginCreated)}
 	}
 	if !sink.IsStatus(err, 409) {
-		return outcome{action: actCreate, status: statusOf(err), err: err, detail: detail}
+		out := outcome{action: actCreate, status: statusOf(err), err: err, detail: detail}
+		if sink.IsStatus(err, 400) {
+			out.fix = "Omni refused the values; correct the directory entry"
+		}
+		return out
 	}
 	existing, found, ferr := r.sink.FindByUserName(ctx, u.UserName)
 	switch {
 	case ferr != nil:
 		return outcome{action: actAdopt, status: statusOf(ferr), err: fmt.Errorf("omni has a user with this email, but looking it up failed: %w", ferr)}
 	case !found:
-		return outcome{action: actAdopt, status: 409, err: errors.New("omni answered 409 (email exists) but no user with this userName is listed")}
+		return outcome{action: actAdopt, status: 409, err: errors.New("omni answered 409 (email exists) but no user with this userName is listed"),
+			fix: "find the Omni user holding " + u.UserName + " (it may differ in case or be hidden from SCIM) and remove or rename it"}
 	case !existing.Active:
-		return outcome{action: actAdopt, status: 409, err: fmt.Errorf("omni has an inactive user %s with this email; it cannot be reactivated by syncd", existing.ID)}
+		return outcome{action: actAdopt, status: 409, err: fmt.Errorf("omni has an inactive user %s with this email; it cannot be reactivated by syncd", existing.ID),
+			fix: "delete the deactivated Omni user " + existing.ID + " in Omni, or give the directory entry another email"}
+	}
+	if other, ok := r.linkedTo(existing.ID, u.ID); ok {
+		return outcome{action: actAdopt, status: 409,
+			err: fmt.Errorf("omni user %s with this email is linked to directory entry %s; not adopted", existing.ID, other),
+			fix: "this entry shares an email with another person's Omni account; give it its own email"}
 	}
 	detail = strings.TrimPrefix(detail+"; adopted existing Omni user", "; ")
 	had := linkFromOmni(u.ID, existing, identity.OriginAdopted)
@@ -176,14 +232,33 @@ func (r *run) createOrAdopt(ctx context.Context, u identity.User, detail string)
 	return outcome{action: actAdopt, status: 200, detail: detail, link: linkOf(u, existing.ID, identity.OriginAdopted)}
 }
 
+// linkedTo reports the directory entry other than self that is linked to the
+// Omni user scimID, if any, whether active or deprovisioned.
+func (r *run) linkedTo(scimID, self string) (string, bool) {
+	if r.bySCIM == nil {
+		r.bySCIM = make(map[string]string, len(r.known))
+		for id, k := range r.known {
+			r.bySCIM[k.SCIMID] = id
+		}
+	}
+	other, ok := r.bySCIM[scimID]
+	return other, ok && other != self
+}
+
 func (r *run) update(ctx context.Context, op diff.Op) outcome {
 	k := *op.Known
 	if _, err := r.sink.Replace(ctx, k.SCIMID, op.User); err != nil {
-		if sink.IsStatus(err, 404) {
+		switch {
+		case sink.IsStatus(err, 404):
 			// Someone removed the user in Omni. Record it as deprovisioned so
 			// that the next run recreates it if it should exist.
 			k.Status = identity.StatusDeprovisioned
 			return outcome{status: 404, err: fmt.Errorf("user no longer exists in Omni: %w", err), link: &k}
+		case sink.IsStatus(err, 409):
+			return outcome{status: 409, err: err,
+				fix: "another Omni user already holds " + op.User.UserName + "; remove or rename that user in Omni, or correct the directory entry"}
+		case sink.IsStatus(err, 400):
+			return outcome{status: 400, err: err, fix: "Omni refused the values; correct the directory entry"}
 		}
 		return outcome{status: statusOf(err), err: err}
 	}
@@ -256,18 +331,23 @@ func (r *run) recoverPending(ctx context.Context, users []identity.User, known m
 	}
 	for _, op := range pending {
 		out := r.settle(ctx, op, known, byID)
-		op.Status, op.HTTPStatus = "done", out.status
+		op.Status, op.HTTPStatus = state.OpDone, out.status
 		ev := state.AuditEvent{RunID: r.rep.RunID, At: r.Syncer.now(), Action: "recover_" + op.Kind, LDAPID: op.LDAPID,
 			SCIMID: op.SCIMID, UserName: op.UserName, Outcome: "ok", HTTPStatus: out.status, Detail: out.detail}
 		if out.link != nil {
 			op.SCIMID, ev.SCIMID = out.link.SCIMID, out.link.SCIMID
-			known[out.link.ID] = *out.link
 		}
 		if out.err != nil {
-			op.Status, op.Error, ev.Outcome, ev.Error = "failed", out.err.Error(), "failed", out.err.Error()
+			op.Status, op.Error, ev.Outcome, ev.Error = state.OpFailed, out.err.Error(), "failed", out.err.Error()
 		}
-		if err := r.Store.CompleteOp(ctx, op, out.link, ev); err != nil {
-			return fmt.Errorf("settle pending %s %s: %w", op.Kind, op.UserName, err)
+		if err := r.complete(ctx, op, out.link, ev); err != nil {
+			// Set aside: the entry stays pending and is tried again next
+			// run; this run goes on without it.
+			r.Log.Error().Err(err).Int64("op", op.ID).Str("user", op.UserName).Msg("pending operation could not be settled; set aside")
+			continue
+		}
+		if out.link != nil && ev.Outcome == "ok" {
+			known[out.link.ID] = *out.link
 		}
 		r.Log.Info().Int64("run", r.rep.RunID).Str("action", ev.Action).Str("user", op.UserName).
 			Str("scim_id", ev.SCIMID).Str("outcome", ev.Outcome).Str("detail", out.detail).Msg("pending operation settled")
@@ -290,6 +370,11 @@ func (r *run) settle(ctx context.Context, op state.Op, known map[string]identity
 		}
 		if k, ok := known[op.LDAPID]; ok && k.Status == identity.StatusActive && k.SCIMID == ou.ID {
 			return outcome{status: 200, detail: "already recorded"}
+		}
+		for id, k := range known {
+			if k.SCIMID == ou.ID && id != op.LDAPID {
+				return outcome{status: 200, err: fmt.Errorf("omni user %s with this userName is linked to directory entry %s; not linked to %s", ou.ID, id, op.LDAPID)}
+			}
 		}
 		origin := identity.OriginCreated
 		if op.Kind == actAdopt {

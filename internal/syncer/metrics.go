@@ -1,8 +1,11 @@
 package syncer
 
 import (
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/syncd-dev/syncd/internal/diff"
 	"github.com/syncd-dev/syncd/internal/source"
 )
 
@@ -16,6 +19,16 @@ type Metrics struct {
 	Skipped       prometheus.Gauge
 	LastSuccess   prometheus.Gauge
 	RunDuration   prometheus.Histogram
+	// Held counts linked users kept from deprovisioning in the last run,
+	// by reason class: skipped (the entry is present but unmappable) or
+	// untrusted (the read could not prove absence).
+	Held *prometheus.GaugeVec
+	// Blocked counts operations not sent in the last run: an email still
+	// held by another linked user, or a refusal no retry can fix.
+	Blocked prometheus.Gauge
+	// Unfixable counts operations Omni refused in a way that needs an
+	// admin, as they happen.
+	Unfixable prometheus.Counter
 }
 
 // NewMetrics registers syncd's run metrics with reg.
@@ -44,7 +57,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.5, 2, 14),
 		}),
 	}
-	reg.MustRegister(m.Runs, m.Operations, m.GuardTrips, m.DirectorySize, m.Skipped, m.LastSuccess, m.RunDuration)
+	m.Held = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "syncd_held_users", Help: "Linked users held from deprovisioning in the last run, by reason (skipped, untrusted).",
+	}, []string{"reason"})
+	m.Blocked = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "syncd_blocked_operations", Help: "Operations not sent in the last run because they wait on another user or on an admin.",
+	})
+	m.Unfixable = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "syncd_unfixable_operations_total", Help: "Operations Omni refused in a way no retry can fix; see syncd check.",
+	})
+	reg.MustRegister(m.Runs, m.Operations, m.GuardTrips, m.DirectorySize, m.Skipped, m.LastSuccess, m.RunDuration,
+		m.Held, m.Blocked, m.Unfixable)
 	return m
 }
 
@@ -54,6 +77,28 @@ func (m *Metrics) observeSource(res *source.Result) {
 	}
 	m.DirectorySize.Set(float64(len(res.Users)))
 	m.Skipped.Set(float64(len(res.Skipped)))
+}
+
+func (m *Metrics) observePlan(p *diff.Plan) {
+	if m == nil {
+		return
+	}
+	skipped := 0
+	for _, op := range p.Held {
+		if strings.HasPrefix(op.Reason, diff.ReasonSkipped) {
+			skipped++
+		}
+	}
+	m.Held.WithLabelValues("skipped").Set(float64(skipped))
+	m.Held.WithLabelValues("untrusted").Set(float64(len(p.Held) - skipped))
+	m.Blocked.Set(float64(len(p.Blocked)))
+}
+
+func (m *Metrics) observeUnfixable() {
+	if m == nil {
+		return
+	}
+	m.Unfixable.Inc()
 }
 
 func (m *Metrics) observeOp(kind, outcome string) {

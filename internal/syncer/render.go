@@ -41,6 +41,9 @@ func WriteText(w io.Writer, rep *Report) error {
 	for _, op := range p.Held {
 		fmt.Fprintf(&b, "  held %s (%s; not deprovisioned this run)\n", op.User.UserName, op.Reason)
 	}
+	for _, op := range p.Blocked {
+		fmt.Fprintf(&b, "! blocked %s %s (%s)\n", op.Kind, op.User.UserName, op.Reason)
+	}
 	for _, sk := range rep.Skipped {
 		fmt.Fprintf(&b, "! skip %s: %s", sk.DN, sk.Reason)
 		if sk.Detail != "" {
@@ -134,13 +137,14 @@ func jsonReport(rep *Report) any {
 		"deprovision":     jsonOps(p.Deprovision),
 		"waiting":         jsonOps(p.Waiting),
 		"held":            jsonOps(p.Held),
+		"blocked":         jsonOps(p.Blocked),
 		"skipped":         rep.Skipped,
 		"unmanaged":       unmanaged,
 		"guardTrips":      rep.GuardTrips,
 		"summary": map[string]int{
 			"entries": rep.Entries, "inScope": rep.InScope,
 			"create": len(p.Create), "update": len(p.Update), "reactivate": len(p.Reactivate),
-			"deprovision": len(p.Deprovision), "waiting": len(p.Waiting), "held": len(p.Held),
+			"deprovision": len(p.Deprovision), "waiting": len(p.Waiting), "held": len(p.Held), "blocked": len(p.Blocked),
 			"unchanged": p.Unchanged, "skipped": len(rep.Skipped),
 		},
 	}

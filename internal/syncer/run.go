@@ -24,6 +24,15 @@ type run struct {
 	sourceRead bool
 	applied    bool // at least one operation succeeded
 	failures   []string
+	// known is the loaded state after settlement; held, the operations
+	// Omni refused for good, by directory id.
+	known map[string]identity.Linked
+	held  map[string]state.HeldOp
+	// bySCIM indexes known by Omni id, built when first needed.
+	bySCIM map[string]string
+	// emptyState is set when a dry run plans against a database syncd has
+	// never migrated.
+	emptyState bool
 }
 
 // Errors a run ends with when it did what it could, but not all of it.
@@ -53,11 +62,7 @@ func (r *run) do(ctx context.Context) error {
 		return fmt.Errorf("read directory: %w", err)
 	}
 	r.sourceRead = true
-	r.rep.Entries, r.rep.InScope, r.rep.Incomplete = res.Entries, len(res.Users), res.Incomplete
-	r.rep.Skipped = res.Skipped
-	if r.rep.Skipped == nil {
-		r.rep.Skipped = []identity.Skipped{}
-	}
+	r.rep.Entries, r.rep.Incomplete = res.Entries, res.Incomplete
 	r.Metrics.observeSource(res)
 
 	known, lastGood, err := r.loadKnown(ctx, res.Users)
@@ -69,6 +74,16 @@ func (r *run) do(ctx context.Context) error {
 			return err
 		}
 	}
+	r.known = known
+	if err := r.loadHeld(ctx); err != nil {
+		return err
+	}
+	keepLinkedHolders(res, known)
+	r.rep.InScope, r.rep.Skipped = len(res.Users), res.Skipped
+	if r.rep.Skipped == nil {
+		r.rep.Skipped = []identity.Skipped{}
+	}
+	present, holdMissing := presentSkipped(res.Skipped, known)
 
 	trips := sourceGuards(res, known, lastGood, r.Options.Safety)
 	plan := diff.Compute(res.Users, known, diff.Options{
@@ -76,7 +91,10 @@ func (r *run) do(ctx context.Context) error {
 		DeprovisionAfter:     r.Options.Safety.DeprovisionAfter.D(),
 		DeprovisionAfterRuns: r.Options.Safety.DeprovisionAfterRuns,
 		TrustAbsence:         len(trips) == 0,
+		Present:              present,
+		HoldMissing:          holdMissing,
 	})
+	r.blockHeld(&plan)
 	if r.deprovisionModeNone() {
 		for _, op := range plan.Deprovision {
 			op.Reason += "; deprovision mode is none"
@@ -98,7 +116,10 @@ func (r *run) do(ctx context.Context) error {
 	if r.rep.GuardTrips == nil {
 		r.rep.GuardTrips = []string{}
 	}
-	r.recordSkippedAndTrips(ctx)
+	r.Metrics.observePlan(&plan)
+	if err := r.recordSkippedAndTrips(ctx, res.Incomplete == ""); err != nil {
+		return err
+	}
 
 	// Creates and updates first; deprovisions last, after the guards.
 	for _, group := range [][]diff.Op{plan.Create, plan.Update, plan.Reactivate, plan.Deprovision} {
@@ -146,6 +167,7 @@ func (r *run) loadKnown(ctx context.Context, users []identity.User) (map[string]
 				return nil, 0, fmt.Errorf("load state: %w", err)
 			}
 			if len(applied) == 0 {
+				r.emptyState = true
 				return map[string]identity.Linked{}, -1, nil
 			}
 			if len(pending) > 0 {
@@ -212,23 +234,25 @@ func activeLinked(known map[string]identity.Linked) int {
 	return n
 }
 
-// recordSkippedAndTrips audits the entries the source skipped and the guards
-// that tripped, so that an admin can see them later.
-func (r *run) recordSkippedAndTrips(ctx context.Context) {
+// recordSkippedAndTrips audits the entries the source skipped (once, when
+// first skipped or skipped for a new reason) and the guards that tripped,
+// so that an admin can see them later.
+func (r *run) recordSkippedAndTrips(ctx context.Context, complete bool) error {
 	for _, t := range r.rep.GuardTrips {
 		r.Log.Error().Str("guard", t).Msg("safety guard tripped: no user will be deprovisioned this run")
 	}
 	if r.Options.DryRun {
-		return
+		return nil
 	}
-	evs := make([]state.AuditEvent, 0, len(r.rep.Skipped)+len(r.rep.GuardTrips))
-	for _, sk := range r.rep.Skipped {
-		evs = append(evs, state.AuditEvent{Action: "skip", LDAPID: sk.ID, Outcome: "skipped", Detail: fmt.Sprintf("%s: %s: %s", sk.DN, sk.Reason, sk.Detail)})
+	if _, err := r.Store.RecordSkips(ctx, r.rep.RunID, r.now, r.rep.Skipped, complete); err != nil {
+		return fmt.Errorf("audit skipped entries: %w", err)
 	}
+	evs := make([]state.AuditEvent, 0, len(r.rep.GuardTrips))
 	for _, t := range r.rep.GuardTrips {
 		evs = append(evs, state.AuditEvent{Action: "guard", Outcome: "tripped", Detail: t})
 	}
 	r.audit(ctx, evs...)
+	return nil
 }
 
 func (r *run) audit(ctx context.Context, evs ...state.AuditEvent) {

@@ -1,0 +1,5 @@
+package sink
+
+import "errors"
+
+var ErrHalt = errors.New("scim: halt")

@@ -1,0 +1,102 @@
+package syncer
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/syncd-dev/syncd/internal/identity"
+	"github.com/syncd-dev/syncd/internal/source"
+)
+
+// keepLinkedHolders settles shared emails in favour of the entry already
+// linked to the Omni user that holds the email: a newcomer carrying someone
+// else's mail is skipped, and the holder stays in sync. Only when no entry
+// sharing the email holds it are they all skipped, since then none can be
+// told apart from an impostor.
+func keepLinkedHolders(res *source.Result, known map[string]identity.Linked) {
+	kept := false
+	skipped := res.Skipped[:0:0]
+	for _, sk := range res.Skipped {
+		c := sk.Candidate
+		if sk.Reason == identity.SkipDuplicateEmail && c != nil {
+			if k, ok := known[c.ID]; ok && k.Status == identity.StatusActive && k.UserName == c.UserName {
+				res.Users = append(res.Users, *c)
+				kept = true
+				continue
+			}
+		}
+		skipped = append(skipped, sk)
+	}
+	if kept {
+		res.Skipped = skipped
+		slices.SortFunc(res.Users, func(a, b identity.User) int { return strings.Compare(a.ID, b.ID) })
+	}
+}
+
+// presentSkipped finds the linked users whose entries were read but
+// skipped: they are in the directory, so they must never be taken as gone.
+// A skipped entry is matched by its stable id, or by DN when its id could
+// not be read. When a skipped entry without an id matches no linked user,
+// it may be any of them, and holdMissing says so: no user may then be
+// deprovisioned as "not in directory" this run.
+func presentSkipped(skipped []identity.Skipped, known map[string]identity.Linked) (present map[string]string, holdMissing string) {
+	present = make(map[string]string)
+	var byDN map[string]string
+	var unmatched []string
+	for _, sk := range skipped {
+		why := string(sk.Reason)
+		if sk.ID != "" {
+			if _, ok := known[sk.ID]; ok {
+				present[sk.ID] = why
+			}
+			continue
+		}
+		if byDN == nil {
+			byDN = make(map[string]string, len(known))
+			for id, k := range known {
+				if k.DN != "" {
+					byDN[dnKey(k.DN)] = id
+				}
+			}
+		}
+		if id, ok := byDN[dnKey(sk.DN)]; ok {
+			present[id] = why
+			continue
+		}
+		unmatched = append(unmatched, sk.DN)
+	}
+	if len(unmatched) > 0 {
+		holdMissing = fmt.Sprintf("%d skipped entr%s without a readable id match no linked user (%s), so any missing user may be one of them",
+			len(unmatched), plural(len(unmatched), "y", "ies"), identity.Clip(strings.Join(unmatched, "; "), 300))
+	}
+	return present, holdMissing
+}
+
+// dnKey normalises a DN for matching: parsed and re-joined in lower case
+// when it parses, lower-cased as it is otherwise.
+func dnKey(dn string) string {
+	d, err := ldap.ParseDN(dn)
+	if err != nil {
+		return strings.ToLower(dn)
+	}
+	parts := make([]string, 0, len(d.RDNs))
+	for _, rdn := range d.RDNs {
+		avs := make([]string, 0, len(rdn.Attributes))
+		for _, a := range rdn.Attributes {
+			avs = append(avs, strings.ToLower(a.Type)+"="+strings.ToLower(a.Value))
+		}
+		slices.Sort(avs)
+		parts = append(parts, strings.Join(avs, "+"))
+	}
+	return strings.Join(parts, ",")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
