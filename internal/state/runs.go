@@ -129,3 +129,14 @@ func scanRun(row pgx.Row) (Run, error) {
 	}
 	return r, nil
 }
+
+// GetRun returns the run with the given id.
+func (s *Store) GetRun(ctx context.Context, id int64) (Run, error) {
+	ctx, cancel := withTimeout(ctx, queryTimeout)
+	defer cancel()
+	r, err := scanRun(s.pool.QueryRow(ctx, `SELECT `+runColumns+` FROM sync_runs WHERE id = $1`, id))
+	if err != nil {
+		return Run{}, fmt.Errorf("load run %d: %w", id, err)
+	}
+	return r, nil
+}
