@@ -57,15 +57,41 @@ func check(ctx context.Context, cfg *config.Config, stdout io.Writer, log zerolo
 		store, err := state.Open(cctx, url)
 		if err == nil {
 			err = store.Ping(cctx)
+			if err == nil {
+				line("database", nil, "reachable")
+				heldOps(cctx, store, stdout)
+			}
 			store.Close()
 		}
 		cancel()
-		line("database", err, "reachable")
+		if err != nil {
+			line("database", err, "")
+		}
 	}
 	if failed > 0 {
 		return &exitError{code: exitFailed, err: fmt.Errorf("%d check(s) failed", failed)}
 	}
 	return nil
+}
+
+// heldOps lists the operations Omni refused in a way no retry can fix, with
+// what the admin must do; they are not sent again while the entry is
+// unchanged. A database not yet migrated has none.
+func heldOps(ctx context.Context, store *state.Store, stdout io.Writer) {
+	held, err := store.HeldOps(ctx)
+	if err != nil || len(held) == 0 {
+		return
+	}
+	fmt.Fprintf(stdout, "WARN %-8s %d operation(s) need an admin; they are not retried while the directory entry is unchanged:\n", "held", len(held))
+	ids := make([]string, 0, len(held))
+	for id := range held {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		h := held[id]
+		fmt.Fprintf(stdout, "     %s %s (%s): %s; to fix: %s\n", h.Kind, h.UserName, id, h.Reason, h.Action)
+	}
 }
 
 type auditFilter struct {

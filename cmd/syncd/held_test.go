@@ -1,0 +1,37 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/syncd-dev/syncd/internal/state"
+)
+
+// syncd check shows the operations Omni refused for good, with what the
+// admin must do.
+func TestCheckShowsHeldOperations(t *testing.T) {
+	w := newWorld(t, true, 5)
+	if code, out, errOut := w.syncd(t, "migrate"); code != exitOK {
+		t.Fatalf("migrate: %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ := w.syncd(t, "check")
+	if code != exitOK || strings.Contains(out, "held") {
+		t.Fatalf("check before anything is held: exit %d\n%s", code, out)
+	}
+	ctx := context.Background()
+	st, err := state.Open(ctx, w.env["SYNCD_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.HoldOp(ctx, state.HeldOp{LDAPID: "id-1", Kind: "create", UserName: "rehire@corp.example.com", DesiredHash: "h",
+		Reason: "omni has an inactive user with this email", Action: "delete the deactivated Omni user"}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = w.syncd(t, "check")
+	if code != exitOK || !strings.Contains(out, "1 operation(s) need an admin") ||
+		!strings.Contains(out, "create rehire@corp.example.com (id-1)") || !strings.Contains(out, "to fix: delete the deactivated Omni user") {
+		t.Errorf("check with a held operation: exit %d\n%s", code, out)
+	}
+}
