@@ -16,6 +16,7 @@ import (
 	"github.com/syncd-dev/syncd/internal/config"
 	"github.com/syncd-dev/syncd/internal/source"
 	"github.com/syncd-dev/syncd/internal/state"
+	"github.com/syncd-dev/syncd/internal/syncer"
 )
 
 // check tries each dependency in turn and says what works; it fails when
@@ -42,7 +43,7 @@ func check(ctx context.Context, cfg *config.Config, stdout io.Writer, log zerolo
 		line("ldap", err, "")
 	}
 
-	client, err := newSink(cfg, log, nil)
+	client, err := syncer.NewSink(cfg, syncer.Wiring{Log: log, UserAgent: "syncd/" + version})
 	if err == nil {
 		cctx, cancel := context.WithTimeout(ctx, 2*cfg.SCIM.Timeout.D())
 		err = client.Check(cctx)

@@ -21,7 +21,6 @@ import (
 
 	"github.com/syncd-dev/syncd/internal/config"
 	"github.com/syncd-dev/syncd/internal/sink"
-	"github.com/syncd-dev/syncd/internal/source"
 	"github.com/syncd-dev/syncd/internal/state"
 	"github.com/syncd-dev/syncd/internal/syncer"
 )
@@ -143,35 +142,14 @@ func syncCmd(ctx context.Context, cfg *config.Config, log zerolog.Logger, stdout
 		return &exitError{code: exitConfig, err: errors.New("state.databaseURL: required unless --dry-run"),
 			hint: "set state.databaseURL (or SYNCD_DATABASE_URL through ${...}), or plan against Omni with --dry-run"}
 	}
-	src, err := source.New(cfg.LDAP, log)
-	if err != nil {
-		return &exitError{code: exitConfig, err: fmt.Errorf("ldap: %w", err)}
-	}
 	var reg *prometheus.Registry
-	var metrics *syncer.Metrics
 	if !f.once {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		metrics = syncer.NewMetrics(reg)
 	}
-	client, err := newSink(cfg, log, reg)
-	if err != nil {
-		return &exitError{code: exitConfig, err: fmt.Errorf("scim: %w", err)}
-	}
-	s := &syncer.Syncer{
-		Source: src,
-		Sink:   client,
-		Lister: client,
-		Log:    log,
-		Options: syncer.Options{
-			Deprovision:          cfg.SCIM.Deprovision,
-			Safety:               cfg.Safety,
-			DryRun:               f.dryRun,
-			AllowMassDeprovision: f.allowMass,
-			Trigger:              "once",
-			OpTimeout:            cfg.SCIM.MaxElapsed.D() + cfg.SCIM.Timeout.D(),
-		},
-		Metrics: metrics,
+	w := syncer.Wiring{Log: log, DryRun: f.dryRun, AllowMassDeprovision: f.allowMass, UserAgent: "syncd/" + version}
+	if reg != nil {
+		w.Registry, w.Trigger = reg, "schedule"
 	}
 	if dbURL != "" {
 		store, err := state.Open(ctx, dbURL)
@@ -184,11 +162,14 @@ func syncCmd(ctx context.Context, cfg *config.Config, log zerolog.Logger, stdout
 				return fmt.Errorf("migrate database: %w", err)
 			}
 		}
-		s.Store = store
+		w.Store = store
+	}
+	s, err := syncer.Build(cfg, w)
+	if err != nil {
+		return &exitError{code: exitConfig, err: err}
 	}
 
 	if !f.once {
-		s.Options.Trigger = "schedule"
 		if cfg.HTTP.Listen != "" {
 			stopHTTP, err := serveHTTP(ctx, cfg.HTTP.Listen, reg, s.Store, log)
 			if err != nil {
@@ -220,34 +201,6 @@ func syncCmd(ctx context.Context, cfg *config.Config, log zerolog.Logger, stdout
 		return &exitError{code: exitPending}
 	}
 	return nil
-}
-
-func newSink(cfg *config.Config, log zerolog.Logger, reg *prometheus.Registry) (*sink.Client, error) {
-	sc := sink.Config{
-		BaseURL:           cfg.SCIM.URL,
-		Token:             cfg.SCIM.Token.Reveal(),
-		UsersPath:         cfg.SCIM.UsersPath,
-		RequestsPerMinute: cfg.SCIM.RequestsPerMinute,
-		Timeout:           cfg.SCIM.Timeout.D(),
-		MaxAttempts:       cfg.SCIM.MaxAttempts,
-		MaxElapsed:        cfg.SCIM.MaxElapsed.D(),
-		Logger:            log.With().Str("component", "scim").Logger(),
-		UserAgent:         "syncd/" + version,
-	}
-	if reg != nil {
-		requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "syncd_scim_requests_total", Help: "SCIM requests by method and HTTP status (0: network error).",
-		}, []string{"method", "status"})
-		latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "syncd_scim_request_duration_seconds", Help: "SCIM request latency.",
-		}, []string{"method"})
-		reg.MustRegister(requests, latency)
-		sc.Observe = func(method string, status int, d time.Duration) {
-			requests.WithLabelValues(method, fmt.Sprint(status)).Inc()
-			latency.WithLabelValues(method).Observe(d.Seconds())
-		}
-	}
-	return sink.New(sc)
 }
 
 // serveHTTP serves /healthz, /readyz and /metrics until the returned stop is

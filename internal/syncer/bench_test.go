@@ -10,8 +10,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/syncd-dev/syncd/internal/config"
-	"github.com/syncd-dev/syncd/internal/sink"
-	"github.com/syncd-dev/syncd/internal/source"
 	"github.com/syncd-dev/syncd/internal/state"
 	"github.com/syncd-dev/syncd/internal/syncer"
 	"github.com/syncd-dev/syncd/internal/testsupport/dirgen"
@@ -99,18 +97,11 @@ func benchStore(b *testing.B) *state.Store {
 // configuration's, which cannot go above 10,000.
 func benchSyncer(b *testing.B, cfg *config.Config, st *state.Store, perMinute int) *syncer.Syncer {
 	b.Helper()
-	src, err := source.New(cfg.LDAP, zerolog.Nop())
+	s, err := syncer.Build(cfg, syncer.Wiring{Log: zerolog.Nop(), Store: st, RequestsPerMinute: perMinute})
 	if err != nil {
 		b.Fatal(err)
 	}
-	client, err := sink.New(sink.Config{BaseURL: cfg.SCIM.URL, Token: cfg.SCIM.Token.Reveal(),
-		RequestsPerMinute: perMinute, Timeout: cfg.SCIM.Timeout.D(),
-		MaxAttempts: cfg.SCIM.MaxAttempts, MaxElapsed: cfg.SCIM.MaxElapsed.D()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return &syncer.Syncer{Source: src, Sink: client, Lister: client, Store: st, Log: zerolog.Nop(),
-		Options: syncer.Options{Deprovision: cfg.SCIM.Deprovision, Safety: cfg.Safety, Trigger: "once"}}
+	return s
 }
 
 // runCreates runs s once and fails unless it created exactly want users

@@ -16,8 +16,6 @@ import (
 
 	"github.com/syncd-dev/syncd/internal/config"
 	"github.com/syncd-dev/syncd/internal/identity"
-	"github.com/syncd-dev/syncd/internal/sink"
-	"github.com/syncd-dev/syncd/internal/source"
 	"github.com/syncd-dev/syncd/internal/state"
 	"github.com/syncd-dev/syncd/internal/syncer"
 	"github.com/syncd-dev/syncd/internal/testsupport/dirgen"
@@ -140,20 +138,13 @@ safety:
 // syncer builds a Syncer the way cmd/syncd does, from the configuration.
 func (e *env) syncer(dryRun bool) *syncer.Syncer {
 	e.t.Helper()
-	src, err := source.New(e.cfg.LDAP, zerolog.Nop())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	client, err := sink.New(sink.Config{BaseURL: e.cfg.SCIM.URL, Token: e.cfg.SCIM.Token.Reveal(),
-		RequestsPerMinute: e.cfg.SCIM.RequestsPerMinute, Timeout: e.cfg.SCIM.Timeout.D(),
-		MaxAttempts: e.cfg.SCIM.MaxAttempts, MaxElapsed: e.cfg.SCIM.MaxElapsed.D(),
+	s, err := syncer.Build(e.cfg, syncer.Wiring{Log: zerolog.Nop(), Store: e.store, DryRun: dryRun,
 		// Retry at once: these tests are about outcomes, not timing.
 		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return &syncer.Syncer{Source: src, Sink: client, Lister: client, Store: e.store, Log: zerolog.Nop(),
-		Options: syncer.Options{Deprovision: e.cfg.SCIM.Deprovision, Safety: e.cfg.Safety, DryRun: dryRun, Trigger: "once"}}
+	return s
 }
 
 // run runs one sync and returns its report and the SCIM requests it spent.

@@ -179,7 +179,7 @@ func TestCapOverride(t *testing.T) {
 	}
 
 	s := e.syncer(false)
-	s.Options.AllowMassDeprovision = true
+	s.Options.Policy.AllowMassDeprovision = true
 	rep, err = s.Run(context.Background())
 	if err != nil || rep.Counts.Deprovisioned != 2 {
 		t.Fatalf("override run: err=%v counts=%+v", err, rep.Counts)

@@ -58,7 +58,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	m.Held = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "syncd_held_users", Help: "Linked users held from deprovisioning in the last run, by reason (skipped, untrusted).",
+		Name: "syncd_held_users", Help: "Linked users held from deprovisioning in the last run, by reason (skipped, guard).",
 	}, []string{"reason"})
 	m.Blocked = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "syncd_blocked_operations", Help: "Operations not sent in the last run because they wait on another user or on an admin.",
@@ -90,7 +90,7 @@ func (m *Metrics) observePlan(p *diff.Plan) {
 		}
 	}
 	m.Held.WithLabelValues("skipped").Set(float64(skipped))
-	m.Held.WithLabelValues("untrusted").Set(float64(len(p.Held) - skipped))
+	m.Held.WithLabelValues("guard").Set(float64(len(p.Held) - skipped))
 	m.Blocked.Set(float64(len(p.Blocked)))
 }
 

@@ -75,42 +75,25 @@ func (r *run) do(ctx context.Context) error {
 		}
 	}
 	r.known = known
-	if err := r.loadHeld(ctx); err != nil {
+	refused, err := r.loadRefused(ctx)
+	if err != nil {
 		return err
 	}
-	keepLinkedHolders(res, known)
-	r.rep.InScope, r.rep.Skipped = len(res.Users), res.Skipped
+	d := diff.Decide(diff.Input{
+		Read:     diff.Read{Users: res.Users, Skipped: res.Skipped, Incomplete: res.Incomplete},
+		Known:    known,
+		LastGood: lastGood,
+		Refused:  refused,
+		Now:      r.now,
+	}, r.policy())
+	plan, trips := d.Plan, d.Trips
+	for _, o := range d.Overrides {
+		r.audit(ctx, state.AuditEvent{Action: "guard_override", Outcome: "allowed", Detail: o + "; overridden by --allow-mass-deprovision"})
+		r.Log.Warn().Str("guard", o).Msg("deprovision cap overridden by --allow-mass-deprovision")
+	}
+	r.rep.InScope, r.rep.Skipped = len(d.Users), d.Skipped
 	if r.rep.Skipped == nil {
 		r.rep.Skipped = []identity.Skipped{}
-	}
-	present, holdMissing := presentSkipped(res.Skipped, known)
-
-	trips := sourceGuards(res, known, lastGood, r.Options.Safety)
-	plan := diff.Compute(res.Users, known, diff.Options{
-		Now:                  r.now,
-		DeprovisionAfter:     r.Options.Safety.DeprovisionAfter.D(),
-		DeprovisionAfterRuns: r.Options.Safety.DeprovisionAfterRuns,
-		TrustAbsence:         len(trips) == 0,
-		Present:              present,
-		HoldMissing:          holdMissing,
-	})
-	r.blockHeld(&plan)
-	if r.deprovisionModeNone() {
-		for _, op := range plan.Deprovision {
-			op.Reason += "; deprovision mode is none"
-			plan.Held = append(plan.Held, op)
-		}
-		plan.Deprovision = nil
-	}
-	if trip := capGuard(len(plan.Deprovision), activeLinked(known), r.Options.Safety); trip != "" {
-		if r.Options.AllowMassDeprovision {
-			r.audit(ctx, state.AuditEvent{Action: "guard_override", Outcome: "allowed", Detail: trip + "; overridden by --allow-mass-deprovision"})
-			r.Log.Warn().Str("guard", trip).Msg("deprovision cap overridden by --allow-mass-deprovision")
-		} else {
-			trips = append(trips, trip)
-			plan.Held = append(plan.Held, plan.Deprovision...)
-			plan.Deprovision = nil
-		}
 	}
 	r.rep.Plan, r.rep.GuardTrips = plan, trips
 	if r.rep.GuardTrips == nil {
@@ -152,7 +135,13 @@ func (r *run) do(ctx context.Context) error {
 	return errors.Join(problems...)
 }
 
-func (r *run) deprovisionModeNone() bool { return r.deprovisionMode() == DeprovisionNone }
+// policy is the run's safety policy with this run's deprovision mode and
+// override folded in.
+func (r *run) policy() diff.Policy {
+	p := r.Options.Policy
+	p.NoDeprovision = p.NoDeprovision || r.deprovisionMode() == DeprovisionNone
+	return p
+}
 
 // loadKnown returns the linked users and the last good run's size. Without
 // a database (dry run only) it matches the directory to a listing of Omni
@@ -222,16 +211,6 @@ func linkFromOmni(id string, ou sink.User, origin identity.Origin) identity.Link
 		st = identity.StatusDeprovisioned
 	}
 	return identity.Linked{User: u, SCIMID: ou.ID, Hash: u.Hash(), Status: st, Origin: origin}
-}
-
-func activeLinked(known map[string]identity.Linked) int {
-	n := 0
-	for _, k := range known {
-		if k.Status == identity.StatusActive {
-			n++
-		}
-	}
-	return n
 }
 
 // recordSkippedAndTrips audits the entries the source skipped (once, when

@@ -13,7 +13,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/syncd-dev/syncd/internal/config"
 	"github.com/syncd-dev/syncd/internal/diff"
 	"github.com/syncd-dev/syncd/internal/identity"
 	"github.com/syncd-dev/syncd/internal/sink"
@@ -66,12 +65,13 @@ const (
 
 // Options tune a Syncer.
 type Options struct {
+	// Deprovision is the deprovision mode: deactivate (default), delete or
+	// none.
 	Deprovision string
-	Safety      config.Safety
+	// Policy is the safety policy every run decides under.
+	Policy diff.Policy
 	// DryRun sends nothing to Omni and writes nothing to state.
 	DryRun bool
-	// AllowMassDeprovision lets one run go over the deprovision caps.
-	AllowMassDeprovision bool
 	// Trigger is recorded with the run: "once" or "schedule".
 	Trigger string
 	// OpTimeout bounds one operation when the run is being stopped, so the

@@ -1,4 +1,4 @@
-package syncer
+package diff
 
 import (
 	"fmt"
@@ -8,32 +8,32 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/syncd-dev/syncd/internal/identity"
-	"github.com/syncd-dev/syncd/internal/source"
 )
 
 // keepLinkedHolders settles shared emails in favour of the entry already
 // linked to the Omni user that holds the email: a newcomer carrying someone
 // else's mail is skipped, and the holder stays in sync. Only when no entry
 // sharing the email holds it are they all skipped, since then none can be
-// told apart from an impostor.
-func keepLinkedHolders(res *source.Result, known map[string]identity.Linked) {
-	kept := false
-	skipped := res.Skipped[:0:0]
-	for _, sk := range res.Skipped {
+// told apart from an impostor. The slices passed in are not changed.
+func keepLinkedHolders(users []identity.User, skipped []identity.Skipped, known map[string]identity.Linked) ([]identity.User, []identity.Skipped) {
+	var restored []identity.User
+	rest := make([]identity.Skipped, 0, len(skipped))
+	for _, sk := range skipped {
 		c := sk.Candidate
 		if sk.Reason == identity.SkipDuplicateEmail && c != nil {
 			if k, ok := known[c.ID]; ok && k.Status == identity.StatusActive && k.UserName == c.UserName {
-				res.Users = append(res.Users, *c)
-				kept = true
+				restored = append(restored, *c)
 				continue
 			}
 		}
-		skipped = append(skipped, sk)
+		rest = append(rest, sk)
 	}
-	if kept {
-		res.Skipped = skipped
-		slices.SortFunc(res.Users, func(a, b identity.User) int { return strings.Compare(a.ID, b.ID) })
+	if len(restored) == 0 {
+		return users, skipped
 	}
+	out := slices.Concat(users, restored)
+	slices.SortFunc(out, func(a, b identity.User) int { return strings.Compare(a.ID, b.ID) })
+	return out, rest
 }
 
 // presentSkipped finds the linked users whose entries were read but

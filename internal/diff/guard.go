@@ -1,4 +1,4 @@
-package syncer
+package diff
 
 import (
 	"fmt"
@@ -7,9 +7,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/syncd-dev/syncd/internal/config"
 	"github.com/syncd-dev/syncd/internal/identity"
-	"github.com/syncd-dev/syncd/internal/source"
 )
 
 // sourceGuards says why this run's directory result must not be read as
@@ -19,7 +17,7 @@ import (
 // lastGood is the last good run's in-scope count, or -1 when there was none.
 // The fraction is rounded down to whole users, so that one departure from a
 // small directory is not taken for a broken read.
-func sourceGuards(res *source.Result, known map[string]identity.Linked, lastGood int, s config.Safety) []string {
+func sourceGuards(res Read, known map[string]identity.Linked, lastGood int, s Policy) []string {
 	var trips []string
 	if res.Incomplete != "" {
 		trips = append(trips, "directory search incomplete: "+res.Incomplete)
@@ -40,7 +38,7 @@ func sourceGuards(res *source.Result, known map[string]identity.Linked, lastGood
 
 // missingCanaries returns the canary DNs the result does not hold. A canary
 // counts as found when its entry was read, even if it was skipped.
-func missingCanaries(res *source.Result, canaries []string) []string {
+func missingCanaries(res Read, canaries []string) []string {
 	if len(canaries) == 0 {
 		return nil
 	}
@@ -77,7 +75,7 @@ func missingCanaries(res *source.Result, canaries []string) []string {
 // allow: more than maxDeprovisionsPerRun, or more than maxDeprovisionPercent
 // of the active linked users (one deprovision is always within the percent
 // cap, so that small organisations are not stuck).
-func capGuard(n, active int, s config.Safety) string {
+func capGuard(n, active int, s Policy) string {
 	if n == 0 {
 		return ""
 	}

@@ -1,0 +1,124 @@
+package syncer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/syncd-dev/syncd/internal/config"
+	"github.com/syncd-dev/syncd/internal/diff"
+	"github.com/syncd-dev/syncd/internal/sink"
+	"github.com/syncd-dev/syncd/internal/source"
+	"github.com/syncd-dev/syncd/internal/state"
+)
+
+// Wiring is what Build needs beside the configuration.
+type Wiring struct {
+	Log zerolog.Logger
+	// Registry, when set, receives the run and SCIM request metrics.
+	Registry prometheus.Registerer
+	// Store is the state database; nil only for a dry run, which then plans
+	// against a listing of Omni users.
+	Store *state.Store
+	// DryRun sends nothing and writes nothing.
+	DryRun bool
+	// AllowMassDeprovision lets the runs go over the deprovision caps.
+	AllowMassDeprovision bool
+	// Trigger is recorded with each run: "once" or "schedule".
+	Trigger string
+	// UserAgent is sent with every SCIM request.
+	UserAgent string
+	// RequestsPerMinute, when not zero, replaces scim.requestsPerMinute
+	// (negative: no limit), for benchmarks against a local stand-in.
+	RequestsPerMinute int
+	// Sleep replaces the SCIM client's waits, for tests that retry at once.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Build wires a ready Syncer from the configuration: the directory source,
+// the SCIM client with its metrics, the state store and the run's policy.
+// cmd/syncd, the tests and the benchmarks all build their syncers here, so
+// that none of them can drift from what production runs.
+func Build(cfg *config.Config, w Wiring) (*Syncer, error) {
+	src, err := source.New(cfg.LDAP, w.Log)
+	if err != nil {
+		return nil, fmt.Errorf("ldap: %w", err)
+	}
+	client, err := NewSink(cfg, w)
+	if err != nil {
+		return nil, fmt.Errorf("scim: %w", err)
+	}
+	var metrics *Metrics
+	if w.Registry != nil {
+		metrics = NewMetrics(w.Registry)
+	}
+	trigger := w.Trigger
+	if trigger == "" {
+		trigger = "once"
+	}
+	return &Syncer{
+		Source:  src,
+		Sink:    client,
+		Lister:  client,
+		Store:   w.Store,
+		Log:     w.Log,
+		Metrics: metrics,
+		Options: Options{
+			Deprovision: cfg.SCIM.Deprovision,
+			Policy:      PolicyFrom(cfg.Safety, w.AllowMassDeprovision),
+			DryRun:      w.DryRun,
+			Trigger:     trigger,
+			OpTimeout:   cfg.SCIM.MaxElapsed.D() + cfg.SCIM.Timeout.D(),
+		},
+	}, nil
+}
+
+// PolicyFrom translates the safety settings into the run's policy.
+func PolicyFrom(s config.Safety, allowMass bool) diff.Policy {
+	return diff.Policy{
+		DeprovisionAfter:      s.DeprovisionAfter.D(),
+		DeprovisionAfterRuns:  s.DeprovisionAfterRuns,
+		MinSourceFraction:     s.MinSourceFraction,
+		CanaryDNs:             s.CanaryDNs,
+		MaxDeprovisionsPerRun: s.MaxDeprovisionsPerRun,
+		MaxDeprovisionPercent: s.MaxDeprovisionPercent,
+		AllowMassDeprovision:  allowMass,
+	}
+}
+
+// NewSink builds the SCIM client from the configuration, counting its
+// requests in w.Registry when that is set.
+func NewSink(cfg *config.Config, w Wiring) (*sink.Client, error) {
+	sc := sink.Config{
+		BaseURL:           cfg.SCIM.URL,
+		Token:             cfg.SCIM.Token.Reveal(),
+		UsersPath:         cfg.SCIM.UsersPath,
+		RequestsPerMinute: cfg.SCIM.RequestsPerMinute,
+		Timeout:           cfg.SCIM.Timeout.D(),
+		MaxAttempts:       cfg.SCIM.MaxAttempts,
+		MaxElapsed:        cfg.SCIM.MaxElapsed.D(),
+		Logger:            w.Log.With().Str("component", "scim").Logger(),
+		UserAgent:         w.UserAgent,
+		Sleep:             w.Sleep,
+	}
+	if w.RequestsPerMinute != 0 {
+		sc.RequestsPerMinute = w.RequestsPerMinute
+	}
+	if w.Registry != nil {
+		requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "syncd_scim_requests_total", Help: "SCIM requests by method and HTTP status (0: network error).",
+		}, []string{"method", "status"})
+		latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "syncd_scim_request_duration_seconds", Help: "SCIM request latency.",
+		}, []string{"method"})
+		w.Registry.MustRegister(requests, latency)
+		sc.Observe = func(method string, status int, d time.Duration) {
+			requests.WithLabelValues(method, fmt.Sprint(status)).Inc()
+			latency.WithLabelValues(method).Observe(d.Seconds())
+		}
+	}
+	return sink.New(sc)
+}
