@@ -19,6 +19,7 @@ import (
 const (
 	lockKeyRun     int64 = 0x73796e6364_0001 // "syncd", run lock
 	lockKeyMigrate int64 = 0x73796e6364_0002 // "syncd", migration lock
+	lockKeyAudit   int64 = 0x73796e6364_0003 // "syncd", audit chain head
 )
 
 var migrationName = regexp.MustCompile(`^[0-9]{4}_[a-z0-9_]+\.sql$`)
