@@ -123,8 +123,8 @@ func audit(ctx context.Context, cfg *config.Config, stdout io.Writer, f auditFil
 	return tw.Flush()
 }
 
-// verifyAudit recomputes the audit log's hash chain, failing when it is
-// broken.
+// verifyAudit recomputes the audit log's hash chain and checks its
+// append-only protection, failing when either is broken.
 func verifyAudit(ctx context.Context, store *state.Store, stdout io.Writer) error {
 	v, err := store.VerifyAudit(ctx)
 	if err != nil {
@@ -144,6 +144,9 @@ func verifyAudit(ctx context.Context, store *state.Store, stdout io.Writer) erro
 		// Truncating the log's end leaves an intact chain: a head recorded
 		// elsewhere shows it.
 		fmt.Fprintf(stdout, "head: seq %d sha256 %s\n", v.HeadSeq, v.HeadHash)
+	}
+	if err := store.CheckAuditIntegrity(ctx); err != nil {
+		return &exitError{code: exitFailed, err: err}
 	}
 	return nil
 }
