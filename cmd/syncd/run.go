@@ -74,6 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	since := fs.Duration("since", 24*time.Hour, "audit: events newer than this")
 	auditUser := fs.String("user", "", "audit: only events for this userName")
 	auditRun := fs.Int64("run", 0, "audit: only events of this run id")
+	auditVerify := fs.Bool("verify", false, "audit: verify the audit log's hash chain instead of listing events")
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	// The command may stand before or after the flags.
 	cmd := ""
@@ -124,7 +125,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "check":
 		return check(ctx, cfg, stdout, log)
 	case "audit":
-		return audit(ctx, cfg, stdout, auditFilter{since: *since, user: *auditUser, run: *auditRun, json: *output == "json"})
+		return audit(ctx, cfg, stdout, auditFilter{since: *since, user: *auditUser, run: *auditRun, json: *output == "json", verify: *auditVerify})
 	}
 	if *dryRun {
 		*once = true

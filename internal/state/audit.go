@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // AuditEvent is one entry of the append-only audit log.
@@ -33,34 +32,14 @@ type Change struct {
 	After  string `json:"after"`
 }
 
-const insertAudit = `
-	INSERT INTO audit_events (run_id, at, action, ldap_id, scim_id, user_name, changes, outcome, http_status, error, detail)
-	VALUES ($1, coalesce($2, now()), $3, $4, $5, $6, $7, $8, $9, $10, $11)`
-
-// auditArgs are insertAudit's arguments for ev, with text bounded.
-func auditArgs(ev AuditEvent) []any {
-	runID := pgtype.Int8{Int64: ev.RunID, Valid: ev.RunID != 0}
-	var changes []byte
-	if len(ev.Changes) > 0 {
-		// A map of strings always encodes.
-		changes, _ = json.Marshal(ev.Changes)
-	}
-	return []any{runID, timestamptz(ev.At), ev.Action, ev.LDAPID, ev.SCIMID, ev.UserName, changes,
-		ev.Outcome, ev.HTTPStatus, bound(ev.Error), bound(ev.Detail)}
-}
-
 // Audit appends evs, such as skipped entries and tripped guards, in one
-// transaction. An event without a time gets the database's now.
+// transaction, chaining them in order. An event without a time gets now.
 func (s *Store) Audit(ctx context.Context, evs ...AuditEvent) error {
 	if len(evs) == 0 {
 		return nil
 	}
 	err := s.inTx(ctx, queryTimeout, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		for _, ev := range evs {
-			b.Queue(insertAudit, auditArgs(ev)...)
-		}
-		return tx.SendBatch(ctx, b).Close()
+		return appendAudit(ctx, tx, evs...)
 	})
 	if err != nil {
 		return fmt.Errorf("write %d audit event(s): %w", len(evs), err)

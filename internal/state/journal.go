@@ -94,7 +94,7 @@ func (s *Store) CompleteOp(ctx context.Context, op Op, link *identity.Linked, ev
 		if ev.Error == "" {
 			ev.Error = opErr
 		}
-		if _, err := tx.Exec(ctx, insertAudit, auditArgs(ev)...); err != nil {
+		if err := appendAudit(ctx, tx, ev); err != nil {
 			return fmt.Errorf("audit: %w", err)
 		}
 		return nil
