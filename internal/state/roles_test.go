@@ -169,6 +169,7 @@ func TestAppRoleLeastPrivilege(t *testing.T) {
 		"users": "SELECT,INSERT,UPDATE,DELETE", "operations": "SELECT,INSERT,UPDATE,DELETE",
 		"sync_runs": "SELECT,INSERT,UPDATE,DELETE", "later": "SELECT,INSERT,UPDATE,DELETE",
 		"schema_migrations": "SELECT", "audit_events": "SELECT,INSERT",
+		"held_operations": "SELECT,INSERT,UPDATE,DELETE", "skipped_entries": "SELECT,INSERT,UPDATE,DELETE",
 	}
 	rows, err := admin.pool.Query(ctx, `
 		SELECT c.relname, c.relowner = r.oid,
