@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -19,12 +20,23 @@ type visit struct {
 // expands ${VAR} in the scalars it meets, so that expansion happens after
 // parsing and a value with YAML-special characters stays one value.
 type walker struct {
-	getenv  func(string) string
-	ps      problems
+	ctx    context.Context
+	getenv func(string) string
+	ps     problems
+	// dropped are the paths yaml.v3 will not decode as written (it leaves
+	// defaults, or closes up a list over a bad item), so Validate's view of
+	// them says nothing about the file.
+	dropped []string
+	// secrets are the values expansion put in, to keep out of messages.
+	secrets redactions
 	visited map[visit]bool
 	// expanded records the scalars already expanded, so that a scalar reached twice through an
 	// alias is not expanded twice.
 	expanded map[*yaml.Node]expandState
+	// steps counts nodes visited; err, once set, stops the walk: the
+	// budget is spent or the context is done.
+	steps int
+	err   error
 }
 
 type expandState int8
@@ -40,7 +52,28 @@ var (
 	secretType      = reflect.TypeFor[Secret]()
 )
 
+// step counts a visit to n and says whether to go on. checkExpansion bounds
+// the document first, so the budget here is a second line; the context is
+// the reason to count.
+func (w *walker) step(n *yaml.Node) bool {
+	if w.err != nil {
+		return false
+	}
+	w.steps++
+	if w.steps > maxNodes {
+		w.err = &SyntaxError{Line: n.Line, Msg: fmt.Sprintf("the document expands to more than %d values through aliases and merge keys (<<)", maxNodes)}
+	} else if w.steps%checkEvery == 0 {
+		if err := w.ctx.Err(); err != nil {
+			w.err = stopped(err)
+		}
+	}
+	return w.err == nil
+}
+
 func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
+	if !w.step(n) {
+		return
+	}
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -59,7 +92,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 		w.leaf(n, t, path)
 	case t.Kind() == reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			w.ps.add(path, "line %d: must be a mapping, not %s", n.Line, kindName(n))
+			w.wrongKind(n, path, "a mapping")
 			return
 		}
 		w.mapping(n, path, func(key *yaml.Node, value *yaml.Node) {
@@ -76,7 +109,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 		})
 	case t.Kind() == reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			w.ps.add(path, "line %d: must be a mapping, not %s", n.Line, kindName(n))
+			w.wrongKind(n, path, "a mapping")
 			return
 		}
 		w.mapping(n, path, func(key *yaml.Node, value *yaml.Node) {
@@ -84,15 +117,28 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 		})
 	case t.Kind() == reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			w.ps.add(path, "line %d: must be a list, not %s", n.Line, kindName(n))
+			w.wrongKind(n, path, "a list")
 			return
 		}
+		before := len(w.ps)
 		for i, item := range n.Content {
 			w.walk(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+		}
+		if len(w.ps) > before {
+			// yaml.v3 leaves a bad item out and moves the rest up, so
+			// the indexes Validate would name are not the file's.
+			w.dropped = append(w.dropped, path)
 		}
 	default:
 		w.leaf(n, t, path)
 	}
+}
+
+// wrongKind reports a value that is not the mapping or list its field wants;
+// the decoder leaves the field's default, which Validate must not judge.
+func (w *walker) wrongKind(n *yaml.Node, path, want string) {
+	w.ps.add(path, "line %d: must be %s, not %s", n.Line, want, kindName(n))
+	w.dropped = append(w.dropped, path)
 }
 
 // mapping calls fn for each key of a mapping node, following merge keys (<<)
@@ -101,6 +147,9 @@ func (w *walker) mapping(n *yaml.Node, path string, fn func(key, value *yaml.Nod
 	first := make(map[string]int)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, value := n.Content[i], n.Content[i+1]
+		if !w.step(key) {
+			return
+		}
 		if key.Kind == yaml.ScalarNode && key.Value == "<<" && key.ShortTag() == "!!merge" {
 			w.merge(value, path, fn)
 			continue
@@ -111,6 +160,8 @@ func (w *walker) mapping(n *yaml.Node, path string, fn func(key, value *yaml.Nod
 		}
 		if line, dup := first[key.Value]; dup {
 			w.ps.add(join(path, key.Value), "line %d: key repeated (first at line %d)", key.Line, line)
+			// yaml.v3 drops the whole mapping that repeats a key.
+			w.dropped = append(w.dropped, path)
 			continue
 		}
 		first[key.Value] = key.Line
@@ -174,7 +225,11 @@ func (w *walker) expand(n *yaml.Node, path string) expandState {
 	if !strings.Contains(n.Value, "$") {
 		return expandUnchanged
 	}
-	v, err := expandEnv(n.Value, w.getenv)
+	v, err := expandEnv(n.Value, func(name string) string {
+		v := w.getenv(name)
+		w.secrets.add(v, "${"+name+"}")
+		return v
+	})
 	if err != nil {
 		w.ps.add(path, "line %d: %v", n.Line, err)
 		n.Value = ""
