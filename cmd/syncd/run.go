@@ -113,7 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if path == "" {
 		path = "/etc/syncd/syncd.yaml"
 	}
-	cfg, err := config.Load(path, getenv)
+	cfg, err := config.LoadContext(ctx, path, getenv)
 	if err != nil {
 		return &exitError{code: exitConfig, err: fmt.Errorf("configuration %s: %w", path, err), hint: "fix the fields named above; see configs/ for examples"}
 	}

@@ -85,9 +85,12 @@ type Disabled struct {
 
 type SCIM struct {
 	// URL is the SCIM base, e.g. https://acme.omniapp.co/api/scim/v2.
-	URL       string `yaml:"url"`
-	Token     Secret `yaml:"token"`
-	TokenFile string `yaml:"tokenFile"`
+	URL string `yaml:"url"`
+	// RootCAFile is a PEM file of certificates trusted for scim.url besides
+	// the system's, for an Omni behind a proxy with a private CA.
+	RootCAFile string `yaml:"rootCAFile"`
+	Token      Secret `yaml:"token"`
+	TokenFile  string `yaml:"tokenFile"`
 	// UsersPath is "users" (as Omni documents) or "Users".
 	UsersPath         string   `yaml:"usersPath"`
 	RequestsPerMinute int      `yaml:"requestsPerMinute"`

@@ -2,15 +2,16 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"reflect"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -38,55 +39,94 @@ func (e *SyntaxError) Error() string {
 // environment.
 //
 // The error is a *SyntaxError when data is not a single YAML mapping and a
-// *ValidationError listing every problem otherwise.
+// *ValidationError listing every problem otherwise. No value that came from
+// the environment appears in a problem's message: each is written as the
+// ${NAME} it came from.
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
-	c, ps, err := parse(data, getenv)
+	return load(context.Background(), data, getenv, false)
+}
+
+// Load is LoadContext without a way to stop it.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	return LoadContext(context.Background(), path, getenv)
+}
+
+// LoadContext reads the file at path, parses it as Parse does, then resolves
+// the secrets given as files or as systemd credentials (see resolveSecrets),
+// then validates. Errors are as for Parse, plus a plain error when the file
+// cannot be read or is larger than 1 MiB, and ctx.Err() wrapped when ctx is
+// done first: a signal during a slow load stops it.
+func LoadContext(ctx context.Context, path string, getenv func(string) string) (*Config, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, stopped(err)
+	}
+	data, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
-	if c == nil {
-		return nil, ps.err()
-	}
-	ps = mergeProblems(ps, c.Validate())
-	if err := ps.err(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return load(ctx, data, getenv, true)
 }
 
-// Load reads the file at path, parses it as Parse does, then resolves the
-// secrets given as files or as systemd credentials (see resolveSecrets), then
-// validates. Errors are as for Parse, plus a plain error when the file cannot
-// be read.
-func Load(path string, getenv func(string) string) (*Config, error) {
-	data, err := os.ReadFile(path)
+// maxFile bounds the configuration file. A real one is a few KiB; anything
+// near this is the wrong file, and the parser holds all of it in memory.
+const maxFile = 1 << 20
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read configuration: %w", err)
 	}
-	if getenv == nil {
-		getenv = noEnv
-	}
-	c, ps, err := parse(data, getenv)
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFile+1))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read configuration: %w", err)
 	}
-	if c == nil {
-		return nil, ps.err()
+	if len(data) > maxFile {
+		return nil, errors.New("read configuration: configuration file is larger than 1 MiB")
 	}
-	c.resolveSecrets(getenv("CREDENTIALS_DIRECTORY"), &ps)
-	ps = mergeProblems(ps, c.Validate())
-	if err := ps.err(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return data, nil
 }
 
 func noEnv(string) string { return "" }
 
-// mergeProblems adds Validate's problems to those found while decoding, leaving out
-// a field already reported: a value that failed to decode or expand is also
-// empty or wrong afterwards, and saying so twice only adds noise.
-func mergeProblems(ps problems, verr error) problems {
+// stopped wraps the context's error so callers can test it with errors.Is.
+func stopped(err error) error {
+	return fmt.Errorf("load configuration: %w", err)
+}
+
+// load runs the stages after reading: parse, secrets (when resolve is set),
+// Validate. It checks ctx between them, and the walker checks it inside the
+// one stage whose work grows with the file.
+func load(ctx context.Context, data []byte, getenv func(string) string, resolve bool) (*Config, error) {
+	if getenv == nil {
+		getenv = noEnv
+	}
+	p, err := parse(ctx, data, getenv)
+	if err != nil {
+		return nil, err
+	}
+	if p.c != nil {
+		if resolve {
+			p.c.resolveSecrets(getenv("CREDENTIALS_DIRECTORY"), &p.ps)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, stopped(err)
+		}
+		p.ps = mergeProblems(p.ps, p.dropped, p.c.Validate())
+	}
+	if err := p.secrets.redact(p.ps).err(); err != nil {
+		return nil, err
+	}
+	return p.c, nil
+}
+
+// mergeProblems adds Validate's problems to those found while decoding,
+// leaving out a field already reported (a value that failed to decode or
+// expand is also empty or wrong afterwards, and saying so twice only adds
+// noise) and every field under a dropped path, where the decoder left
+// defaults or shifted list items and Validate would report fields as missing
+// or wrong that are not.
+func mergeProblems(ps problems, dropped []string, verr error) problems {
 	var ve *ValidationError
 	if !errors.As(verr, &ve) {
 		return ps
@@ -96,53 +136,60 @@ func mergeProblems(ps problems, verr error) problems {
 		seen[p.Field] = true
 	}
 	for _, p := range ve.Problems {
-		if !seen[p.Field] {
+		if !seen[p.Field] && !underAny(p.Field, dropped) {
 			ps = append(ps, p)
 		}
 	}
 	return ps
 }
 
-// parse decodes data over the defaults and applies the flavor defaults. It
-// returns the problems found in the file's content, or an error when the file
-// is not a single YAML mapping. The configuration is nil when the file did
-// not decode, and must not be validated then.
-func parse(data []byte, getenv func(string) string) (*Config, problems, error) {
-	if getenv == nil {
-		getenv = noEnv
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var root yaml.Node
-	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, nil, &SyntaxError{Msg: "the file is empty"}
+// underAny says whether field is one of paths or inside one of them; the
+// empty path is the whole file.
+func underAny(field string, paths []string) bool {
+	for _, p := range paths {
+		if p == "" || field == p || strings.HasPrefix(field, p+".") || strings.HasPrefix(field, p+"[") {
+			return true
 		}
-		return nil, nil, syntaxError(err)
 	}
-	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
-	case err == nil:
-		return nil, nil, &SyntaxError{Line: extra.Line, Msg: "more than one YAML document; put the configuration in one"}
-	case !errors.Is(err, io.EOF):
-		return nil, nil, syntaxError(err)
-	}
-	doc := &root
-	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
-		doc = doc.Content[0]
-	}
-	if doc.Kind != yaml.MappingNode {
-		if doc.Kind == yaml.ScalarNode && doc.ShortTag() == "!!null" {
-			return nil, nil, &SyntaxError{Line: doc.Line, Msg: "the file is empty"}
-		}
-		return nil, nil, &SyntaxError{Line: doc.Line, Msg: "the configuration must be a mapping of keys to values"}
-	}
+	return false
+}
 
+// parsed is what parse found: the configuration (nil when the file did not
+// decode, and must not be validated then), the problems in the file's
+// content, the paths Validate must not report under, and the values from the
+// environment that messages must not show.
+type parsed struct {
+	c       *Config
+	ps      problems
+	dropped []string
+	secrets redactions
+}
+
+// parse decodes data over the defaults and applies the flavor defaults. It
+// returns an error when the file is not a single, reasonably sized, YAML
+// mapping, or when ctx is done.
+func parse(ctx context.Context, data []byte, getenv func(string) string) (parsed, error) {
+	doc, err := parseYAML(data)
+	if err != nil {
+		return parsed{}, err
+	}
+	if err := checkExpansion(doc); err != nil {
+		return parsed{}, err
+	}
 	w := walker{
+		ctx:      ctx,
 		getenv:   getenv,
 		visited:  make(map[visit]bool),
 		expanded: make(map[*yaml.Node]expandState),
 	}
 	w.walk(doc, reflect.TypeFor[Config](), "")
+	if w.err != nil {
+		return parsed{}, w.err
+	}
+	p := parsed{ps: w.ps, dropped: w.dropped, secrets: w.secrets}
+	if err := ctx.Err(); err != nil {
+		return parsed{}, stopped(err)
+	}
 
 	c := base()
 	// yaml.v3's Node.Decode does not check for unknown fields (only a
@@ -152,21 +199,82 @@ func parse(data []byte, getenv func(string) string) (*Config, problems, error) {
 	if err := doc.Decode(&c); err != nil {
 		var te *yaml.TypeError
 		switch {
-		case len(w.ps) > 0:
-		case errors.As(err, &te):
+		case errors.As(err, &te) && len(p.ps) > 0:
+			// The walker named each of these by field and dropped the
+			// paths the decoder gave up on; the rest decoded and is worth
+			// validating now rather than after the next edit.
+		case len(p.ps) > 0:
+			return p, nil
+		case te != nil:
+			// Not foreseen by the walker, so which fields it spoiled is
+			// unknown: report it and validate nothing.
 			for _, msg := range te.Errors {
-				w.ps.add("", "%s", msg)
+				p.ps.add("", "%s", msg)
 			}
+			return p, nil
 		default:
-			w.ps.add("", "decode configuration: %v", err)
+			p.ps.add("", "decode configuration: %v", err)
+			return p, nil
 		}
-		// What did decode may be a fraction of the file (a repeated key
-		// drops its whole mapping); validating it would only report
-		// fields as missing that are not.
-		return nil, w.ps, nil
 	}
 	c.applyFlavorDefaults()
-	return &c, w.ps, nil
+	p.c = &c
+	return p, nil
+}
+
+// parseYAML returns the one mapping in data, or a *SyntaxError.
+func parseYAML(data []byte) (*yaml.Node, error) {
+	if err := checkUTF8(data); err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var root yaml.Node
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &SyntaxError{Msg: "the file is empty"}
+		}
+		return nil, syntaxError(err)
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		return nil, &SyntaxError{Line: extra.Line, Msg: "more than one YAML document; put the configuration in one"}
+	case !errors.Is(err, io.EOF):
+		return nil, syntaxError(err)
+	}
+	doc := &root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		doc = doc.Content[0]
+	}
+	if doc.Kind != yaml.MappingNode {
+		if doc.Kind == yaml.ScalarNode && doc.ShortTag() == "!!null" {
+			return nil, &SyntaxError{Line: doc.Line, Msg: "the file is empty"}
+		}
+		return nil, &SyntaxError{Line: doc.Line, Msg: "the configuration must be a mapping of keys to values"}
+	}
+	return doc, nil
+}
+
+// checkUTF8 refuses bytes that are not UTF-8 before the parser sees them:
+// yaml.v3 reports them without a line or column.
+func checkUTF8(data []byte) error {
+	if utf8.Valid(data) {
+		return nil
+	}
+	line, col := 1, 1
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		if r == utf8.RuneError && size == 1 {
+			return &SyntaxError{Line: line, Msg: fmt.Sprintf("not valid UTF-8 (column %d); save the file as UTF-8", col)}
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		data = data[size:]
+	}
+	return nil
 }
 
 // yamlLine pulls the line out of yaml.v3's error text, which is the only
@@ -180,337 +288,4 @@ func syntaxError(err error) *SyntaxError {
 		return &SyntaxError{Line: line, Msg: msg[len(m[0]):]}
 	}
 	return &SyntaxError{Msg: strings.TrimPrefix(msg, "yaml: ")}
-}
-
-type visit struct {
-	n *yaml.Node
-	t reflect.Type
-}
-
-// walker checks a YAML tree against the Go type it will decode into, and
-// expands ${VAR} in the scalars it meets, so that expansion happens after
-// parsing and a value with YAML-special characters stays one value.
-type walker struct {
-	getenv  func(string) string
-	ps      problems
-	visited map[visit]bool
-	// expanded records the scalars already expanded, so that a scalar reached twice through an
-	// alias is not expanded twice.
-	expanded map[*yaml.Node]expandState
-}
-
-type expandState int8
-
-const (
-	expandUnchanged expandState = iota
-	expandChanged
-	expandFailed
-)
-
-var (
-	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
-	secretType      = reflect.TypeFor[Secret]()
-)
-
-func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
-	if n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	// An anchor may be referred to many times; checking each (node, type)
-	// once keeps an alias bomb linear, and expands each scalar once.
-	if w.visited[visit{n, t}] {
-		return
-	}
-	w.visited[visit{n, t}] = true
-	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
-		return // leaves the default in place
-	}
-
-	switch {
-	case reflect.PointerTo(t).Implements(unmarshalerType):
-		w.leaf(n, t, path)
-	case t.Kind() == reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			w.ps.add(path, "line %d: must be a mapping, not %s", n.Line, kindName(n))
-			return
-		}
-		w.mapping(n, path, func(key *yaml.Node, value *yaml.Node) {
-			f, ok := fieldByTag(t, key.Value)
-			if !ok {
-				msg := fmt.Sprintf("line %d: unknown key", key.Line)
-				if s := suggest(t, key.Value); s != "" {
-					msg += fmt.Sprintf(" (did you mean %s?)", s)
-				}
-				w.ps.add(join(path, key.Value), "%s", msg)
-				return
-			}
-			w.walk(value, f.Type, join(path, key.Value))
-		})
-	case t.Kind() == reflect.Map:
-		if n.Kind != yaml.MappingNode {
-			w.ps.add(path, "line %d: must be a mapping, not %s", n.Line, kindName(n))
-			return
-		}
-		w.mapping(n, path, func(key *yaml.Node, value *yaml.Node) {
-			w.walk(value, t.Elem(), path+keyPath(key.Value))
-		})
-	case t.Kind() == reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
-			w.ps.add(path, "line %d: must be a list, not %s", n.Line, kindName(n))
-			return
-		}
-		for i, item := range n.Content {
-			w.walk(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
-		}
-	default:
-		w.leaf(n, t, path)
-	}
-}
-
-// mapping calls fn for each key of a mapping node, following merge keys (<<)
-// and reporting keys that are not plain strings or that repeat.
-func (w *walker) mapping(n *yaml.Node, path string, fn func(key, value *yaml.Node)) {
-	first := make(map[string]int)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		key, value := n.Content[i], n.Content[i+1]
-		if key.Kind == yaml.ScalarNode && key.Value == "<<" && key.ShortTag() == "!!merge" {
-			w.merge(value, path, fn)
-			continue
-		}
-		if key.Kind != yaml.ScalarNode {
-			w.ps.add(path, "line %d: keys must be plain strings, not %s", key.Line, kindName(key))
-			continue
-		}
-		if line, dup := first[key.Value]; dup {
-			w.ps.add(join(path, key.Value), "line %d: key repeated (first at line %d)", key.Line, line)
-			continue
-		}
-		first[key.Value] = key.Line
-		fn(key, value)
-	}
-}
-
-func (w *walker) merge(n *yaml.Node, path string, fn func(key, value *yaml.Node)) {
-	if n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	switch n.Kind {
-	case yaml.MappingNode:
-		w.mapping(n, path, fn)
-	case yaml.SequenceNode:
-		for _, item := range n.Content {
-			if item.Kind == yaml.AliasNode {
-				item = item.Alias
-			}
-			if item.Kind != yaml.MappingNode {
-				w.ps.add(path, "line %d: a merge (<<) takes mappings only", item.Line)
-				continue
-			}
-			w.mapping(item, path, fn)
-		}
-	default:
-		w.ps.add(path, "line %d: a merge (<<) takes a mapping or a list of mappings", n.Line)
-	}
-}
-
-// leaf expands a scalar and checks that it decodes into t, so a type error
-// names its field rather than only a line.
-func (w *walker) leaf(n *yaml.Node, t reflect.Type, path string) {
-	if n.Kind != yaml.ScalarNode {
-		w.ps.add(path, "line %d: must be %s, not %s", n.Line, typeName(t), kindName(n))
-		return
-	}
-	secret := t == secretType
-	state, done := w.expanded[n]
-	if !done {
-		state = w.expand(n, path)
-		w.expanded[n] = state
-	}
-	if state == expandFailed {
-		return
-	}
-	expanded := state == expandChanged
-	if err := n.Decode(reflect.New(t).Interface()); err != nil {
-		// A secret, or a value that came from the environment (which may be
-		// a secret put in the wrong place), is never repeated back.
-		if secret || expanded {
-			w.ps.add(path, "line %d: must be %s", n.Line, typeName(t))
-		} else {
-			w.ps.add(path, "line %d: must be %s, not %q", n.Line, typeName(t), clip(n.Value))
-		}
-	}
-}
-
-// expand replaces ${VAR} in a scalar's value and reports what happened.
-func (w *walker) expand(n *yaml.Node, path string) expandState {
-	if !strings.Contains(n.Value, "$") {
-		return expandUnchanged
-	}
-	v, err := expandEnv(n.Value, w.getenv)
-	if err != nil {
-		w.ps.add(path, "line %d: %v", n.Line, err)
-		n.Value = ""
-		return expandFailed
-	}
-	if v == n.Value {
-		return expandUnchanged
-	}
-	n.Value = v
-	// The parser typed the scalar from its text before expansion ("${PORT}"
-	// is a string); type it again from the expanded text, so that "${PORT}"
-	// can fill an int, quoted or not. String fields take any scalar's text,
-	// so this changes nothing for them, except that an expanded "~" must not
-	// become null. An explicit tag (!!str) is kept.
-	if n.Style&yaml.TaggedStyle == 0 {
-		plain := yaml.Node{Kind: yaml.ScalarNode, Value: v}
-		n.Tag = plain.ShortTag()
-		if n.Tag == "!!null" {
-			n.Tag = "!!str"
-		}
-	}
-	return expandChanged
-}
-
-// expandEnv expands ${NAME} from getenv; $$ is a literal $, and a $ followed
-// by anything else is kept as it is, so passwords with a $ need no escaping
-// unless a { follows. An unset or empty variable is an error, because an
-// empty value silently standing in for a missing one is how a token or a
-// base DN goes missing. Errors name the variable, never the value.
-func expandEnv(s string, getenv func(string) string) (string, error) {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 == len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		switch s[i+1] {
-		case '$':
-			b.WriteByte('$')
-			i++
-		case '{':
-			end := strings.IndexByte(s[i+2:], '}')
-			if end < 0 {
-				return "", errors.New("unterminated ${ (write $$ for a literal $)")
-			}
-			name := s[i+2 : i+2+end]
-			if !envName.MatchString(name) {
-				// Not echoed: a literal secret may hold "${" by chance.
-				return "", errors.New("invalid environment variable name in ${...} (names are letters, digits and _; write $$ for a literal $)")
-			}
-			v := getenv(name)
-			if v == "" {
-				return "", fmt.Errorf("environment variable %s is not set", name)
-			}
-			b.WriteString(v)
-			i += 2 + end
-		default:
-			b.WriteByte('$')
-		}
-	}
-	return b.String(), nil
-}
-
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-// fieldByTag finds the struct field a YAML key names. Keys match the yaml
-// tags exactly, as yaml.v3 matches them.
-func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if f.IsExported() && yamlName(f) == key {
-			return f, true
-		}
-	}
-	return reflect.StructField{}, false
-}
-
-// suggest finds a key differing only in case (startTls for startTLS) or in
-// separators (base_dns for baseDNs), the usual slips.
-func suggest(t reflect.Type, key string) string {
-	fold := func(s string) string {
-		return strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(s))
-	}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if name := yamlName(f); f.IsExported() && fold(name) == fold(key) {
-			return name
-		}
-	}
-	return ""
-}
-
-func yamlName(f reflect.StructField) string {
-	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-	if name == "" {
-		return strings.ToLower(f.Name)
-	}
-	return name
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
-// keyPath writes a map key as part of a field path: .name when the key is
-// plain, ["quoted"] when it has dots, colons or spaces that would make the
-// path ambiguous.
-func keyPath(k string) string {
-	if plainKey.MatchString(k) {
-		return "." + k
-	}
-	return "[" + strconv.Quote(k) + "]"
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	default:
-		return "a single value"
-	}
-}
-
-func typeName(t reflect.Type) string {
-	switch {
-	case t == reflect.TypeFor[Duration]():
-		return "a duration such as 30s, 15m or 24h"
-	case t == secretType:
-		return "a string"
-	}
-	switch t.Kind() {
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int64, reflect.Int32:
-		return "a whole number"
-	case reflect.Float64, reflect.Float32:
-		return "a number"
-	case reflect.String:
-		return "a string"
-	}
-	return t.String()
-}
-
-// clip keeps a quoted value short enough for one line of an error.
-func clip(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "…"
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"strings"
@@ -202,11 +203,11 @@ func TestParseExpandsEnvironment(t *testing.T) {
 		{"map key is not expanded", "ldap:\n  omniAttributes:\n    ${HOST}: departmentNumber\n", func(c *Config) any { _, ok := c.LDAP.OmniAttributes["${HOST}"]; return ok }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, ps, err := parse([]byte(tc.yaml), getenv)
-			if err != nil || len(ps) > 0 {
-				t.Fatalf("parse: %v %v", err, ps)
+			p, err := parse(context.Background(), []byte(tc.yaml), getenv)
+			if err != nil || len(p.ps) > 0 {
+				t.Fatalf("parse: %v %v", err, p.ps)
 			}
-			if got := tc.get(c); !reflect.DeepEqual(got, tc.want) {
+			if got := tc.get(p.c); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})

@@ -65,9 +65,9 @@ func (ps problems) err() error {
 }
 
 // Validate checks the configuration and reports every problem at once, each
-// naming its YAML field. It reads ldap.rootCAFile to check that it holds a
-// certificate, so that a bad path fails at start rather than at the first
-// TLS handshake; it does not read the secret files, which Load resolves.
+// naming its YAML field. It reads ldap.rootCAFile and scim.rootCAFile to
+// check that they hold a certificate, so that a bad path fails at start
+// rather than at the first TLS handshake; it does not read the secret files, which Load resolves.
 // Validate never includes a secret in a message.
 func (c *Config) Validate() error {
 	var ps problems
@@ -100,11 +100,7 @@ func (l *LDAP) validate(ps *problems) {
 	if l.StartTLS && err == nil && u.Scheme != "ldap" {
 		ps.add("ldap.startTLS", "applies only to ldap:// URLs (ldaps:// is TLS already)")
 	}
-	if l.RootCAFile != "" {
-		if msg := checkCAFile(l.RootCAFile); msg != "" {
-			ps.add("ldap.rootCAFile", "%s", msg)
-		}
-	}
+	checkCAFile(ps, "ldap.rootCAFile", l.RootCAFile)
 	if l.BindDN != "" {
 		checkDN(ps, "ldap.bindDN", l.BindDN)
 	}
@@ -200,6 +196,7 @@ func (s *SCIM) validate(ps *problems) {
 	case u.User != nil:
 		ps.add("scim.url", "must not hold credentials; use scim.token")
 	}
+	checkCAFile(ps, "scim.rootCAFile", s.RootCAFile)
 	secretPair(ps, "scim.token", s.Token, "scim.tokenFile", s.TokenFile, true, "")
 	if s.UsersPath != "users" && s.UsersPath != "Users" {
 		ps.add("scim.usersPath", "must be users or Users")
@@ -319,7 +316,18 @@ func checkAttr(ps *problems, field, v string, required bool) {
 	}
 }
 
-func checkCAFile(name string) string {
+// checkCAFile reports a CA file that is set but holds no usable certificate,
+// so that a bad path fails at start rather than at the first TLS handshake.
+func checkCAFile(ps *problems, field, name string) {
+	if name == "" {
+		return
+	}
+	if msg := caFileProblem(name); msg != "" {
+		ps.add(field, "%s", msg)
+	}
+}
+
+func caFileProblem(name string) string {
 	data, err := os.ReadFile(name)
 	if err != nil {
 		return fmt.Sprintf("cannot read: %v", err)

@@ -46,6 +46,10 @@ func TestValidateRules(t *testing.T) {
 		{"rootCAFile not PEM", func(c *Config) { c.LDAP.RootCAFile = noPEM }, "ldap.rootCAFile", "holds no PEM certificate"},
 		{"rootCAFile key only", func(c *Config) { c.LDAP.RootCAFile = keyOnly }, "ldap.rootCAFile", "holds no PEM certificate"},
 		{"rootCAFile bad certificate", func(c *Config) { c.LDAP.RootCAFile = badCert }, "ldap.rootCAFile", ""},
+		{"scim rootCAFile missing", func(c *Config) { c.SCIM.RootCAFile = filepath.Join(dir, "nope.pem") }, "scim.rootCAFile", ""},
+		{"scim rootCAFile not PEM", func(c *Config) { c.SCIM.RootCAFile = noPEM }, "scim.rootCAFile", "holds no PEM certificate"},
+		{"scim rootCAFile key only", func(c *Config) { c.SCIM.RootCAFile = keyOnly }, "scim.rootCAFile", "holds no PEM certificate"},
+		{"scim rootCAFile bad certificate", func(c *Config) { c.SCIM.RootCAFile = badCert }, "scim.rootCAFile", ""},
 		{"bindDN not a DN", func(c *Config) { c.LDAP.BindDN, c.LDAP.BindPassword = "admin", "pw" }, "ldap.bindDN", ""},
 		{"bindDN without password", func(c *Config) { c.LDAP.BindDN = "cn=admin,dc=example,dc=com" }, "ldap.bindPassword", ""},
 		{"bind password and file", func(c *Config) {
@@ -156,6 +160,7 @@ func TestValidateAccepts(t *testing.T) {
 		{"ldap with startTLS", func(c *Config) { c.LDAP.URL, c.LDAP.StartTLS = "ldap://ldap.example.com:389", true }},
 		{"ldap IPv6", func(c *Config) { c.LDAP.URL = "ldaps://[2001:db8::1]:636" }},
 		{"rootCAFile with a certificate", func(c *Config) { c.LDAP.RootCAFile = ca }},
+		{"scim rootCAFile with a certificate", func(c *Config) { c.SCIM.RootCAFile = ca }},
 		{"bind with a password", func(c *Config) { c.LDAP.BindDN, c.LDAP.BindPassword = "cn=syncd,ou=svc,dc=x", "pw" }},
 		{"bind with a password file", func(c *Config) { c.LDAP.BindDN, c.LDAP.BindPasswordFile = "cn=syncd,dc=x", "ldap-bind-password" }},
 		{"pageSize edges", func(c *Config) { c.LDAP.PageSize = 10000 }},
@@ -249,4 +254,15 @@ func TestValidateNamesDecodeProblemsOnce(t *testing.T) {
 	// The token failed to expand; Validate would also call it missing.
 	_, err := Parse([]byte(strings.Replace(minimal, "t0k3n-minimal", "${UNSET}", 1)), nil)
 	wantFields(t, err, "scim.token")
+}
+
+func TestParseSCIMRootCAFile(t *testing.T) {
+	dir := t.TempDir()
+	ca := writeFile(t, dir, "ca.pem", caPEM(t))
+	c := mustParse(t, doc("", "  rootCAFile: "+ca+"\n", ""), nil)
+	if c.SCIM.RootCAFile != ca {
+		t.Errorf("scim.rootCAFile %q, want %q", c.SCIM.RootCAFile, ca)
+	}
+	_, err := Parse([]byte(doc("", "  rootCAFile: "+filepath.Join(dir, "nope.pem")+"\n", "")), nil)
+	wantFields(t, err, "scim.rootCAFile")
 }
