@@ -269,11 +269,12 @@ func TestProblemsNeverShowSecretFiles(t *testing.T) {
 func TestRedactions(t *testing.T) {
 	var r redactions
 	r.add("", "${EMPTY}")
-	r.add("abc", "${SHORT}")
+	r.add("abcd", "${SHORT}")
 	r.add("abcdef", "${LONG}")
-	r.add("abc", "${AGAIN}")
-	ps := r.redact(problems{{Field: "abc", Message: "abcdef abc ${SHORT}"}})
-	if want := "${LONG} ${SHORT} ${SHORT}"; ps[0].Message != want || ps[0].Field != "abc" {
+	r.add("abcd", "${AGAIN}")
+	r.add("10", "${TOO_SHORT}")
+	ps := r.redact(problems{{Field: "abcd", Message: "abcdef abcd ${SHORT} 10"}})
+	if want := "${LONG} ${SHORT} ${SHORT} 10"; ps[0].Message != want || ps[0].Field != "abcd" {
 		t.Errorf("got %+v, want message %q and the field kept", ps[0], want)
 	}
 }

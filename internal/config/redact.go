@@ -12,8 +12,13 @@ import (
 // otherwise have the token quoted back in the schedule's error.
 type redactions map[string]string
 
+// minRedacted is the shortest value redacted. Shorter ones (a port, a
+// count, a flag) are no secret, and replacing them would garble ordinary
+// words and numbers in every message.
+const minRedacted = 4
+
 func (r *redactions) add(value, placeholder string) {
-	if value == "" {
+	if len(value) < minRedacted {
 		return
 	}
 	if *r == nil {
@@ -26,8 +31,7 @@ func (r *redactions) add(value, placeholder string) {
 
 // redact rewrites the messages in ps in place. Longer values go first, so
 // that a value holding another is replaced whole; one pass, so that a
-// placeholder is never rewritten. A short value that is also ordinary text
-// garbles the message, which is the price of never showing a secret.
+// placeholder is never rewritten.
 func (r redactions) redact(ps problems) problems {
 	if len(r) == 0 {
 		return ps
