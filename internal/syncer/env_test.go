@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
 	"github.com/syncd-dev/syncd/internal/config"
@@ -49,6 +50,7 @@ type env struct {
 	scim  string
 	cfg   *config.Config
 	store *state.Store
+	dbURL string
 }
 
 type envOptions struct {
@@ -122,7 +124,8 @@ safety:
 	}
 	if !o.noStore {
 		ctx := context.Background()
-		st, err := state.Open(ctx, pgtest.NewDatabase(t))
+		e.dbURL = pgtest.NewDatabase(t)
+		st, err := state.Open(ctx, e.dbURL)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,6 +196,21 @@ func (e *env) activeOmni() map[string]omnitest.User {
 		got[key] = u
 	}
 	return got
+}
+
+// sql runs a statement on the world's database as its owner, as an
+// admin (or an intruder) would.
+func (e *env) sql(stmt string) {
+	e.t.Helper()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, e.dbURL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, stmt); err != nil {
+		e.t.Fatalf("%s: %v", stmt, err)
+	}
 }
 
 func (e *env) conn() *ldap.Conn {

@@ -2,6 +2,7 @@ package syncer_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -426,5 +427,18 @@ func TestSkipAuditedOncePerReason(t *testing.T) {
 	e.mustRun()
 	if s, r := count(); s != 2 || r != 1 {
 		t.Errorf("after the fix: %d skip, %d resolved events; want 2 and 1", s, r)
+	}
+}
+
+// A run refuses to start when the audit log's append-only protection is
+// gone, and sends nothing.
+func TestRunRefusesATamperedAuditLog(t *testing.T) {
+	e := newEnv(t, envOptions{users: 5})
+	e.mustRun()
+	e.modify(e.plain(1)[0].DN, func(m *ldap.ModifyRequest) { m.Replace("displayName", []string{"Pending Change"}) })
+	e.sql("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete")
+	_, n, err := e.run(false)
+	if !errors.Is(err, state.ErrAuditTampered) || n != 0 {
+		t.Fatalf("run on a tampered audit log: %v after %d requests, want ErrAuditTampered and none", err, n)
 	}
 }

@@ -50,6 +50,11 @@ func (r *run) do(ctx context.Context) error {
 	if r.Options.DryRun {
 		r.sink, r.journal = dryRunSink{}, discardJournal{}
 	} else {
+		// The audit log is the proof of what syncd did; a run that could not
+		// be proven does not start.
+		if err := r.Store.CheckAuditIntegrity(ctx); err != nil {
+			return err
+		}
 		stored, err := r.Store.StartRun(ctx, state.Run{DryRun: false, Trigger: r.Options.Trigger})
 		if err != nil {
 			return fmt.Errorf("record run start: %w", err)
