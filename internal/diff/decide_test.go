@@ -1,0 +1,330 @@
+package diff
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/syncd-dev/syncd/internal/identity"
+)
+
+// population returns n active linked users with DNs, and their directory
+// users.
+func population(n int) ([]identity.User, map[string]identity.Linked) {
+	var users []identity.User
+	var ls []identity.Linked
+	for i := range n {
+		u := user(fmt.Sprintf("id%03d", i), fmt.Sprintf("u%03d@corp.example", i))
+		u.DN = fmt.Sprintf("uid=u%03d,ou=people,dc=corp", i)
+		users = append(users, u)
+		ls = append(ls, link(u, identity.StatusActive))
+	}
+	return users, known(ls...)
+}
+
+var safe = Policy{MinSourceFraction: 0.9, MaxDeprovisionsPerRun: 50, MaxDeprovisionPercent: 10}
+
+func names(ops []Op) string {
+	var s []string
+	for _, op := range ops {
+		s = append(s, op.User.UserName)
+	}
+	return strings.Join(s, ",")
+}
+
+func TestDecide(t *testing.T) {
+	users10, known10 := population(10)
+	users100, known100 := population(100)
+	without := func(us []identity.User, drop ...int) []identity.User {
+		var out []identity.User
+		for i, u := range us {
+			if !slices.Contains(drop, i) {
+				out = append(out, u)
+			}
+		}
+		return out
+	}
+	skipOf := func(u identity.User, id string, reason identity.SkipReason) identity.Skipped {
+		return identity.Skipped{DN: u.DN, ID: id, Reason: reason}
+	}
+	with := func(p Policy, f func(*Policy)) Policy { f(&p); return p }
+
+	tests := []struct {
+		name   string
+		in     Input
+		policy Policy
+		// deprovision, held and blocked list userNames; trip is a substring
+		// of the joined trips ("" for none).
+		deprovision, held, blocked, create, trip, override string
+	}{
+		{
+			name:        "one departure of ten is within the percent cap",
+			in:          Input{Read: Read{Users: without(users10, 3)}, Known: known10, LastGood: 10},
+			policy:      safe,
+			deprovision: "u003@corp.example",
+		},
+		{
+			name:   "two departures of ten exceed 10%: none, and why",
+			in:     Input{Read: Read{Users: without(users10, 3, 4)}, Known: known10, LastGood: -1},
+			policy: safe,
+			held:   "u003@corp.example,u004@corp.example", trip: "above safety.maxDeprovisionPercent",
+		},
+		{
+			name:        "ten of a hundred is exactly the percent cap",
+			in:          Input{Read: Read{Users: without(users100, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)}, Known: known100, LastGood: 100},
+			policy:      safe,
+			deprovision: "u000@corp.example,u001@corp.example,u002@corp.example,u003@corp.example,u004@corp.example,u005@corp.example,u006@corp.example,u007@corp.example,u008@corp.example,u009@corp.example",
+		},
+		{
+			name:   "the count cap",
+			in:     Input{Read: Read{Users: without(users10, 1, 2)}, Known: known10, LastGood: -1},
+			policy: with(safe, func(p *Policy) { p.MaxDeprovisionPercent = 100; p.MaxDeprovisionsPerRun = 1 }),
+			held:   "u001@corp.example,u002@corp.example", trip: "above safety.maxDeprovisionsPerRun (1)",
+		},
+		{
+			name:        "an override lets the run past the cap, and says so",
+			in:          Input{Read: Read{Users: without(users10, 1, 2)}, Known: known10, LastGood: -1},
+			policy:      with(safe, func(p *Policy) { p.AllowMassDeprovision = true }),
+			deprovision: "u001@corp.example,u002@corp.example", override: "above safety.maxDeprovisionPercent",
+		},
+		{
+			name:   "deprovision mode none holds every deprovision",
+			in:     Input{Read: Read{Users: without(users10, 5)}, Known: known10, LastGood: 10},
+			policy: with(safe, func(p *Policy) { p.NoDeprovision = true }),
+			held:   "u005@corp.example",
+		},
+		{
+			name:   "an incomplete read deprovisions no one",
+			in:     Input{Read: Read{Users: without(users10, 5), Incomplete: "size limit exceeded"}, Known: known10, LastGood: 10},
+			policy: safe,
+			held:   "u005@corp.example", trip: "directory search incomplete: size limit exceeded",
+		},
+		{
+			name:   "an empty read deprovisions no one",
+			in:     Input{Read: Read{}, Known: known10, LastGood: 10},
+			policy: with(safe, func(p *Policy) { p.MaxDeprovisionPercent = 100 }),
+			held:   names(linkedOps(known10)), trip: "directory returned no users in scope",
+		},
+		{
+			name: "8 of a last good 10 is under 0.9 (the floor of 9)",
+			in:   Input{Read: Read{Users: without(users10, 0, 1)}, Known: known10, LastGood: 10},
+			policy: with(safe, func(p *Policy) {
+				p.MaxDeprovisionPercent = 100
+			}),
+			held: "u000@corp.example,u001@corp.example", trip: "fewer than 90% of the last good run's 10",
+		},
+		{
+			name:        "4 of a last good 5 passes 0.9, rounded down to 4 users",
+			in:          Input{Read: Read{Users: without(users10, 0, 5, 6, 7, 8, 9)}, Known: known(link(users10[0], identity.StatusActive), link(users10[1], identity.StatusActive), link(users10[2], identity.StatusActive), link(users10[3], identity.StatusActive), link(users10[4], identity.StatusActive)), LastGood: 5},
+			policy:      with(safe, func(p *Policy) { p.MaxDeprovisionPercent = 100 }),
+			deprovision: "u000@corp.example",
+		},
+		{
+			name:   "a canary not read holds deprovisions",
+			in:     Input{Read: Read{Users: without(users10, 2)}, Known: known10, LastGood: 10},
+			policy: with(safe, func(p *Policy) { p.CanaryDNs = []string{users10[2].DN} }),
+			held:   "u002@corp.example", trip: "canary entries not found: " + users10[2].DN,
+		},
+		{
+			name: "a canary found among the skipped counts as read",
+			in: Input{Read: Read{Users: without(users10, 2, 3), Skipped: []identity.Skipped{skipOf(users10[2], users10[2].ID, identity.SkipNoEmail)}},
+				Known: known10, LastGood: -1},
+			policy:      with(safe, func(p *Policy) { p.CanaryDNs = []string{strings.ToUpper(users10[2].DN)}; p.MaxDeprovisionPercent = 100 }),
+			deprovision: "u003@corp.example", held: "u002@corp.example",
+		},
+		{
+			name:   "an unparsable canary is never found",
+			in:     Input{Read: Read{Users: users10}, Known: known10, LastGood: 10},
+			policy: with(safe, func(p *Policy) { p.CanaryDNs = []string{"not a dn"} }),
+			trip:   "canary entries not found: not a dn",
+		},
+		{
+			name: "a skipped entry is present by id: held, not deprovisioned",
+			in: Input{Read: Read{Users: without(users10, 4), Skipped: []identity.Skipped{skipOf(users10[4], users10[4].ID, identity.SkipOversized)}},
+				Known: known10, LastGood: 10},
+			policy: safe,
+			held:   "u004@corp.example",
+		},
+		{
+			name: "a skipped entry without an id is present by DN",
+			in: Input{Read: Read{Users: without(users10, 4), Skipped: []identity.Skipped{{DN: "UID=U004, ou=People,dc=corp", Reason: identity.SkipNoID}}},
+				Known: known10, LastGood: 10},
+			policy: safe,
+			held:   "u004@corp.example",
+		},
+		{
+			name: "an unmatched entry without an id holds every missing user",
+			in: Input{Read: Read{Users: without(users10, 4), Skipped: []identity.Skipped{{DN: "uid=stranger,ou=people,dc=corp", Reason: identity.SkipNoID}}},
+				Known: known10, LastGood: 10},
+			policy: safe,
+			held:   "u004@corp.example",
+		},
+		{
+			name: "a skipped entry with an id nobody is linked to changes nothing",
+			in: Input{Read: Read{Users: without(users10, 4), Skipped: []identity.Skipped{{DN: "uid=new,ou=people,dc=corp", ID: "new", Reason: identity.SkipNoEmail}}},
+				Known: known10, LastGood: 10},
+			policy:      safe,
+			deprovision: "u004@corp.example",
+		},
+		{
+			name:        "one departure is always within the percent cap",
+			in:          Input{Read: Read{Users: users10[:4]}, Known: known(link(users10[0], identity.StatusActive), link(users10[1], identity.StatusActive), link(users10[2], identity.StatusActive), link(users10[3], identity.StatusActive), link(users10[4], identity.StatusActive)), LastGood: -1},
+			policy:      safe,
+			deprovision: "u004@corp.example",
+		},
+		{
+			name: "two unmatched entries without an id, one with an unparsable DN",
+			in: Input{Read: Read{Users: without(users10, 4), Skipped: []identity.Skipped{{DN: "uid=a,ou=people,dc=corp", Reason: identity.SkipNoID}, {DN: "=broken", Reason: identity.SkipNoID}}},
+				Known: known10, LastGood: 10},
+			policy: safe,
+			held:   "u004@corp.example", trip: "",
+		},
+		{
+			name: "a reactivation whose email another linked user holds waits",
+			in: Input{Read: Read{Users: []identity.User{users10[0], func() identity.User { u := users10[1]; u.UserName = users10[0].UserName; return u }()}},
+				Known: known(link(users10[0], identity.StatusActive), link(users10[1], identity.StatusDeprovisioned)), LastGood: -1},
+			policy:  safe,
+			blocked: "u000@corp.example",
+		},
+		{
+			name:    "a create whose email a linked user holds waits",
+			in:      Input{Read: Read{Users: append(without(users10, 6), user("rehire", "u006@corp.example"))}, Known: known10, LastGood: 10},
+			policy:  safe,
+			blocked: "u006@corp.example", deprovision: "u006@corp.example",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.in.Now = t0
+			d := Decide(tt.in, tt.policy)
+			if strings.Contains(tt.name, "two unmatched") && !strings.Contains(d.Plan.Held[0].Reason, "2 skipped entries without a readable id") {
+				t.Errorf("held reason %q", d.Plan.Held[0].Reason)
+			}
+			check := func(what, got, want string) {
+				t.Helper()
+				if got != want {
+					t.Errorf("%s: %q, want %q", what, got, want)
+				}
+			}
+			check("deprovision", names(d.Plan.Deprovision), tt.deprovision)
+			check("held", names(d.Plan.Held), tt.held)
+			check("blocked", names(d.Plan.Blocked), tt.blocked)
+			check("create", names(d.Plan.Create), tt.create)
+			trips := strings.Join(d.Trips, "; ")
+			if (tt.trip == "") != (trips == "") || !strings.Contains(trips, tt.trip) {
+				t.Errorf("trips %q, want one with %q", trips, tt.trip)
+			}
+			overrides := strings.Join(d.Overrides, "; ")
+			if (tt.override == "") != (overrides == "") || !strings.Contains(overrides, tt.override) {
+				t.Errorf("overrides %q, want one with %q", overrides, tt.override)
+			}
+		})
+	}
+}
+
+func linkedOps(k map[string]identity.Linked) []Op {
+	var ops []Op
+	for _, l := range k {
+		ops = append(ops, Op{User: l.User})
+	}
+	sortOps(ops)
+	return ops
+}
+
+// Two entries share an email: the one linked to the Omni user holding it
+// stays; if neither holds it, both stay skipped.
+func TestDecideSharedEmail(t *testing.T) {
+	holder := user("holder", "shared@corp.example")
+	newcomer := user("newcomer", "shared@corp.example")
+	otherLinked := user("other", "elsewhere@corp.example")
+	dup := func(u identity.User) identity.Skipped {
+		c := u
+		return identity.Skipped{DN: "uid=" + u.ID, ID: u.ID, Reason: identity.SkipDuplicateEmail, Candidate: &c}
+	}
+	for _, tt := range []struct {
+		name    string
+		known   map[string]identity.Linked
+		users   string
+		skipped string
+	}{
+		{"the holder is kept", known(link(holder, identity.StatusActive)), "holder", "newcomer"},
+		{"the holder is kept among other users", known(link(holder, identity.StatusActive), link(otherLinked, identity.StatusActive)), "holder,other", "newcomer"},
+		{"no holder: both skipped", known(link(otherLinked, identity.StatusActive)), "", "holder,newcomer"},
+		{"a deprovisioned holder holds nothing", known(link(holder, identity.StatusDeprovisioned)), "", "holder,newcomer"},
+		{"linked under another email is no holder", known(link(user("holder", "old@corp.example"), identity.StatusActive)), "", "holder,newcomer"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			read := Read{Skipped: []identity.Skipped{dup(holder), dup(newcomer)}}
+			if strings.Contains(tt.users, "other") {
+				read.Users = []identity.User{otherLinked}
+			}
+			d := Decide(Input{Read: read, Known: tt.known, LastGood: -1, Now: t0}, Policy{MaxDeprovisionsPerRun: 50, MaxDeprovisionPercent: 100})
+			var us, sks []string
+			for _, u := range d.Users {
+				us = append(us, u.ID)
+			}
+			for _, sk := range d.Skipped {
+				sks = append(sks, sk.ID)
+			}
+			if strings.Join(us, ",") != tt.users || strings.Join(sks, ",") != tt.skipped {
+				t.Errorf("users %v skipped %v, want %q and %q", us, sks, tt.users, tt.skipped)
+			}
+			if len(read.Skipped) != 2 {
+				t.Errorf("Decide changed its input")
+			}
+		})
+	}
+}
+
+// An operation Omni refused for good is not planned again while the entry
+// asks for the same values, for a day at most.
+func TestDecideRefused(t *testing.T) {
+	alice := user("a", "alice@corp.example")
+	renamed := alice
+	renamed.DisplayName = "Alice Renamed"
+	refusal := Refusal{Kind: Create, DesiredHash: alice.Hash(), Reason: "omni refused", Action: "fix it", Attempts: 2, FirstAt: t0.Add(-48 * time.Hour), LastTriedAt: t0.Add(-time.Hour)}
+	for _, tt := range []struct {
+		name    string
+		user    identity.User
+		refusal Refusal
+		blocked bool
+	}{
+		{"same values within a day: blocked", alice, refusal, true},
+		{"the entry changed: tried again", renamed, refusal, false},
+		{"a day has passed: tried again", alice, func() Refusal { r := refusal; r.LastTriedAt = t0.Add(-RefusalRetryAfter); return r }(), false},
+		{"another kind of operation: not blocked", alice, func() Refusal { r := refusal; r.Kind = Update; return r }(), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decide(Input{Read: Read{Users: []identity.User{tt.user}}, LastGood: -1, Now: t0, Refused: map[string]Refusal{"a": tt.refusal}}, safe)
+			if got := len(d.Plan.Blocked) == 1; got != tt.blocked || (len(d.Plan.Create) == 1) == tt.blocked {
+				t.Fatalf("blocked %v, create %v", d.Plan.Blocked, d.Plan.Create)
+			}
+			if tt.blocked && !strings.Contains(d.Plan.Blocked[0].Reason, "to fix: fix it") {
+				t.Errorf("blocked reason %q", d.Plan.Blocked[0].Reason)
+			}
+		})
+	}
+}
+
+// A linked user whose entry comes back skipped after a missing spell is
+// present again: its grace clock is reset.
+func TestDecideSkippedResetsMissingMark(t *testing.T) {
+	alice := user("a", "alice@corp.example")
+	l := link(alice, identity.StatusActive)
+	l.FirstMissingAt, l.MissingRuns = t0.Add(-time.Hour), 2
+	d := Decide(Input{Read: Read{Skipped: []identity.Skipped{{DN: "uid=a", ID: "a", Reason: identity.SkipNoEmail}}, Users: []identity.User{user("b", "b@corp.example")}},
+		Known: known(l), LastGood: -1, Now: t0}, safe)
+	if len(d.Plan.Marks) != 1 || !d.Plan.Marks[0].FirstMissingAt.IsZero() || len(d.Plan.Held) != 1 {
+		t.Errorf("marks %+v held %v", d.Plan.Marks, d.Plan.Held)
+	}
+}
+
+func TestSortOpsTiesOnID(t *testing.T) {
+	ops := []Op{{User: identity.User{ID: "b", UserName: "x"}}, {User: identity.User{ID: "a", UserName: "x"}}}
+	sortOps(ops)
+	if ops[0].User.ID != "a" {
+		t.Errorf("ops not ordered by id on equal userNames: %v", ops)
+	}
+}
