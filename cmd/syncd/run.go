@@ -172,7 +172,7 @@ func syncCmd(ctx context.Context, cfg *config.Config, log zerolog.Logger, stdout
 
 	if !f.once {
 		if cfg.HTTP.Listen != "" {
-			stopHTTP, err := serveHTTP(ctx, cfg.HTTP.Listen, reg, s.Store, log)
+			stopHTTP, err := serveHTTP(ctx, cfg.HTTP.Listen, reg, w.Store, log)
 			if err != nil {
 				return err
 			}

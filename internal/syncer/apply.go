@@ -46,7 +46,7 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 	kind := string(op.Kind)
 	if op.Kind == diff.Deprovision {
 		kind = actDeactivate
-		if r.deprovisionMode() == DeprovisionDelete {
+		if deprovisionMode(r.opts) == DeprovisionDelete {
 			kind = actDelete
 		}
 	}
@@ -57,7 +57,7 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 	// From here the operation is carried through even if the run is being
 	// stopped: journal, request and record, so that nothing is left half
 	// done.
-	jop, err := r.journal.BeginOp(context.WithoutCancel(ctx), jop)
+	jop, err := r.store.BeginOp(context.WithoutCancel(ctx), jop)
 	if err != nil {
 		return fmt.Errorf("journal %s %s: %w", kind, op.User.UserName, err)
 	}
@@ -88,7 +88,7 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 	} else if op.Known != nil {
 		res.SCIMID = op.Known.SCIMID
 	}
-	ev := state.AuditEvent{RunID: r.rep.RunID, At: r.Syncer.now(), Action: out.action, LDAPID: op.User.ID,
+	ev := state.AuditEvent{RunID: r.rep.RunID, At: r.clock(), Action: out.action, LDAPID: op.User.ID,
 		SCIMID: jop.SCIMID, UserName: op.User.UserName, Outcome: "ok", HTTPStatus: out.status, Detail: out.detail}
 	if len(op.Changes) > 0 {
 		ev.Changes = make(map[string]state.Change, len(op.Changes))
@@ -124,13 +124,13 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 	}
 	r.noteHeld(ctx, op, out)
 	r.rep.Results = append(r.rep.Results, res)
-	r.Metrics.observeOp(out.action, res.Outcome)
-	log := r.Log.Info()
+	r.metrics.observeOp(out.action, res.Outcome)
+	log := r.log.Info()
 	if out.err != nil {
-		log = r.Log.Error().Str("error", out.err.Error())
+		log = r.log.Error().Str("error", out.err.Error())
 		if out.fix != "" {
 			log.Str("fix", out.fix)
-			r.Metrics.observeUnfixable()
+			r.metrics.observeUnfixable()
 		}
 		r.rep.Counts.Failed++
 		r.failures = append(r.failures, fmt.Sprintf("%s %s: %v", out.action, op.User.UserName, out.err))
@@ -148,7 +148,7 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 			r.rep.Counts.Deprovisioned++
 		}
 	}
-	log.Int64("run", r.rep.RunID).Bool("dry_run", r.Options.DryRun).Str("action", out.action).
+	log.Int64("run", r.rep.RunID).Bool("dry_run", r.opts.DryRun).Str("action", out.action).
 		Str("user", op.User.UserName).Str("id", op.User.ID).Str("scim_id", res.SCIMID).
 		Int("status", out.status).Str("outcome", res.Outcome).Msg("operation")
 	if errors.Is(out.err, sink.ErrUnauthorized) {
@@ -166,23 +166,23 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 // with why, so that no journal entry is left to wedge later runs.
 func (r *run) complete(ctx context.Context, jop state.Op, link *identity.Linked, ev state.AuditEvent) error {
 	ctx = context.WithoutCancel(ctx)
-	err := r.journal.CompleteOp(ctx, jop, link, ev)
+	err := r.store.CompleteOp(ctx, jop, link, ev)
 	if err == nil || link == nil {
 		return err
 	}
 	msg := "the answer could not be stored: " + err.Error()
 	jop.Status, jop.Error = state.OpFailed, msg
 	ev.Outcome, ev.Error = "failed", msg
-	if err2 := r.journal.CompleteOp(ctx, jop, nil, ev); err2 != nil {
+	if err2 := r.store.CompleteOp(ctx, jop, nil, ev); err2 != nil {
 		return errors.Join(err, err2)
 	}
-	r.Log.Error().Str("user", jop.UserName).Str("error", msg).Msg("operation recorded without its state change")
+	r.log.Error().Str("user", jop.UserName).Str("error", msg).Msg("operation recorded without its state change")
 	return nil
 }
 
 func (r *run) opTimeout() time.Duration {
-	if r.Options.OpTimeout > 0 {
-		return r.Options.OpTimeout
+	if r.opts.OpTimeout > 0 {
+		return r.opts.OpTimeout
 	}
 	return 10 * time.Minute
 }
@@ -321,7 +321,7 @@ func (r *run) deprovision(ctx context.Context, op diff.Op, kind string) outcome 
 // known is the loaded state; settled links are written into it, so the plan
 // sees them without loading state again.
 func (r *run) recoverPending(ctx context.Context, users []identity.User, known map[string]identity.Linked) error {
-	pending, err := r.Store.PendingOps(ctx)
+	pending, err := r.store.PendingOps(ctx)
 	if err != nil {
 		return fmt.Errorf("load pending operations: %w", err)
 	}
@@ -332,7 +332,7 @@ func (r *run) recoverPending(ctx context.Context, users []identity.User, known m
 	for _, op := range pending {
 		out := r.settle(ctx, op, known, byID)
 		op.Status, op.HTTPStatus = state.OpDone, out.status
-		ev := state.AuditEvent{RunID: r.rep.RunID, At: r.Syncer.now(), Action: "recover_" + op.Kind, LDAPID: op.LDAPID,
+		ev := state.AuditEvent{RunID: r.rep.RunID, At: r.clock(), Action: "recover_" + op.Kind, LDAPID: op.LDAPID,
 			SCIMID: op.SCIMID, UserName: op.UserName, Outcome: "ok", HTTPStatus: out.status, Detail: out.detail}
 		if out.link != nil {
 			op.SCIMID, ev.SCIMID = out.link.SCIMID, out.link.SCIMID
@@ -343,13 +343,13 @@ func (r *run) recoverPending(ctx context.Context, users []identity.User, known m
 		if err := r.complete(ctx, op, out.link, ev); err != nil {
 			// Set aside: the entry stays pending and is tried again next
 			// run; this run goes on without it.
-			r.Log.Error().Err(err).Int64("op", op.ID).Str("user", op.UserName).Msg("pending operation could not be settled; set aside")
+			r.log.Error().Err(err).Int64("op", op.ID).Str("user", op.UserName).Msg("pending operation could not be settled; set aside")
 			continue
 		}
 		if out.link != nil && ev.Outcome == "ok" {
 			known[out.link.ID] = *out.link
 		}
-		r.Log.Info().Int64("run", r.rep.RunID).Str("action", ev.Action).Str("user", op.UserName).
+		r.log.Info().Int64("run", r.rep.RunID).Str("action", ev.Action).Str("user", op.UserName).
 			Str("scim_id", ev.SCIMID).Str("outcome", ev.Outcome).Str("detail", out.detail).Msg("pending operation settled")
 		if errors.Is(out.err, sink.ErrUnauthorized) {
 			return fmt.Errorf("omni refused the API key; stopping the run: %w", out.err)
@@ -438,12 +438,4 @@ func (dryRunSink) Get(_ context.Context, id string) (sink.User, error) {
 }
 func (dryRunSink) FindByUserName(context.Context, string) (sink.User, bool, error) {
 	return sink.User{}, false, nil
-}
-
-// discardJournal records nothing: a dry run changes no state.
-type discardJournal struct{}
-
-func (discardJournal) BeginOp(_ context.Context, op state.Op) (state.Op, error) { return op, nil }
-func (discardJournal) CompleteOp(context.Context, state.Op, *identity.Linked, state.AuditEvent) error {
-	return nil
 }

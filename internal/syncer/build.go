@@ -59,11 +59,10 @@ func Build(cfg *config.Config, w Wiring) (*Syncer, error) {
 	if trigger == "" {
 		trigger = "once"
 	}
-	return &Syncer{
+	s := &Syncer{
 		Source:  src,
 		Sink:    client,
 		Lister:  client,
-		Store:   w.Store,
 		Log:     w.Log,
 		Metrics: metrics,
 		Options: Options{
@@ -73,7 +72,12 @@ func Build(cfg *config.Config, w Wiring) (*Syncer, error) {
 			Trigger:     trigger,
 			OpTimeout:   cfg.SCIM.MaxElapsed.D() + cfg.SCIM.Timeout.D(),
 		},
-	}, nil
+	}
+	if w.Store != nil {
+		// Only a real store: a nil *state.Store would make a non-nil Store.
+		s.Store = w.Store
+	}
+	return s, nil
 }
 
 // PolicyFrom translates the safety settings into the run's policy.

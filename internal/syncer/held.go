@@ -10,11 +10,7 @@ import (
 // loadRefused reads the operations Omni refused for good. A dry run against
 // a database syncd never migrated has none.
 func (r *run) loadRefused(ctx context.Context) (map[string]diff.Refusal, error) {
-	r.held = map[string]state.HeldOp{}
-	if r.Store == nil || r.emptyState {
-		return nil, nil
-	}
-	held, err := r.Store.HeldOps(ctx)
+	held, err := r.store.HeldOps(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -29,20 +25,17 @@ func (r *run) loadRefused(ctx context.Context) (map[string]diff.Refusal, error) 
 
 // noteHeld records a refusal no retry can fix, or forgets one that is fixed.
 func (r *run) noteHeld(ctx context.Context, op diff.Op, out outcome) {
-	if r.Options.DryRun || r.Store == nil {
-		return
-	}
 	var err error
 	switch {
 	case out.err != nil && out.fix != "":
-		err = r.Store.HoldOp(ctx, state.HeldOp{LDAPID: op.User.ID, Kind: string(op.Kind), UserName: op.User.UserName,
+		err = r.store.HoldOp(ctx, state.HeldOp{LDAPID: op.User.ID, Kind: string(op.Kind), UserName: op.User.UserName,
 			DesiredHash: op.User.Hash(), Reason: out.err.Error(), Action: out.fix, HTTPStatus: out.status, RunID: r.rep.RunID})
 	case out.err == nil:
 		if _, ok := r.held[op.User.ID]; ok {
-			err = r.Store.ReleaseHeldOps(ctx, op.User.ID)
+			err = r.store.ReleaseHeldOps(ctx, op.User.ID)
 		}
 	}
 	if err != nil {
-		r.Log.Error().Err(err).Str("user", op.User.UserName).Msg("record held operation")
+		r.log.Error().Err(err).Str("user", op.User.UserName).Msg("record held operation")
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/syncd-dev/syncd/internal/diff"
 	"github.com/syncd-dev/syncd/internal/identity"
 	"github.com/syncd-dev/syncd/internal/sink"
@@ -15,12 +17,23 @@ import (
 
 // run is the state of one Run.
 type run struct {
-	*Syncer
+	opts    Options
+	log     zerolog.Logger
+	metrics *Metrics
+	clock   func() time.Time
+	source  Source
+	// sink and store are the Syncer's, or for a dry run decorators that
+	// discard every write.
+	sink   Sink
+	store  Store
+	lister Lister
+	// fromOmni: a dry run without a database plans against a listing of
+	// Omni users.
+	fromOmni bool
+
 	rep        *Report
-	now        time.Time
-	stored     *state.Run // nil for a dry run
-	sink       Sink
-	journal    journal
+	now        time.Time // when the run started
+	stored     *state.Run
 	sourceRead bool
 	applied    bool // at least one operation succeeded
 	failures   []string
@@ -30,9 +43,6 @@ type run struct {
 	held  map[string]state.HeldOp
 	// bySCIM indexes known by Omni id, built when first needed.
 	bySCIM map[string]string
-	// emptyState is set when a dry run plans against a database syncd has
-	// never migrated.
-	emptyState bool
 }
 
 // Errors a run ends with when it did what it could, but not all of it.
@@ -46,38 +56,31 @@ var (
 )
 
 func (r *run) do(ctx context.Context) error {
-	r.sink, r.journal = r.Sink, journal(r.Store)
-	if r.Options.DryRun {
-		r.sink, r.journal = dryRunSink{}, discardJournal{}
-	} else {
-		// The audit log is the proof of what syncd did; a run that could not
-		// be proven does not start.
-		if err := r.Store.CheckAuditIntegrity(ctx); err != nil {
-			return err
-		}
-		stored, err := r.Store.StartRun(ctx, state.Run{DryRun: false, Trigger: r.Options.Trigger})
-		if err != nil {
-			return fmt.Errorf("record run start: %w", err)
-		}
-		r.stored, r.rep.RunID = &stored, stored.ID
+	// The audit log is the proof of what syncd did; a run that could not
+	// be proven does not start.
+	if err := r.store.CheckAuditIntegrity(ctx); err != nil {
+		return err
 	}
+	stored, err := r.store.StartRun(ctx, state.Run{DryRun: false, Trigger: r.opts.Trigger})
+	if err != nil {
+		return fmt.Errorf("record run start: %w", err)
+	}
+	r.stored, r.rep.RunID = &stored, stored.ID
 
-	res, err := r.Source.Read(ctx)
+	res, err := r.source.Read(ctx)
 	if err != nil {
 		return fmt.Errorf("read directory: %w", err)
 	}
 	r.sourceRead = true
 	r.rep.Entries, r.rep.Incomplete = res.Entries, res.Incomplete
-	r.Metrics.observeSource(res)
+	r.metrics.observeSource(res)
 
 	known, lastGood, err := r.loadKnown(ctx, res.Users)
 	if err != nil {
 		return err
 	}
-	if !r.Options.DryRun {
-		if err := r.recoverPending(ctx, res.Users, known); err != nil {
-			return err
-		}
+	if err := r.recoverPending(ctx, res.Users, known); err != nil {
+		return err
 	}
 	r.known = known
 	refused, err := r.loadRefused(ctx)
@@ -94,7 +97,7 @@ func (r *run) do(ctx context.Context) error {
 	plan, trips := d.Plan, d.Trips
 	for _, o := range d.Overrides {
 		r.audit(ctx, state.AuditEvent{Action: "guard_override", Outcome: "allowed", Detail: o + "; overridden by --allow-mass-deprovision"})
-		r.Log.Warn().Str("guard", o).Msg("deprovision cap overridden by --allow-mass-deprovision")
+		r.log.Warn().Str("guard", o).Msg("deprovision cap overridden by --allow-mass-deprovision")
 	}
 	r.rep.InScope, r.rep.Skipped = len(d.Users), d.Skipped
 	if r.rep.Skipped == nil {
@@ -104,7 +107,7 @@ func (r *run) do(ctx context.Context) error {
 	if r.rep.GuardTrips == nil {
 		r.rep.GuardTrips = []string{}
 	}
-	r.Metrics.observePlan(&plan)
+	r.metrics.observePlan(&plan)
 	if err := r.recordSkippedAndTrips(ctx, res.Incomplete == ""); err != nil {
 		return err
 	}
@@ -120,12 +123,12 @@ func (r *run) do(ctx context.Context) error {
 			}
 		}
 	}
-	if !r.Options.DryRun && len(plan.Marks) > 0 {
+	if len(plan.Marks) > 0 {
 		marks := make([]state.MissingMark, 0, len(plan.Marks))
 		for _, m := range plan.Marks {
 			marks = append(marks, state.MissingMark{LDAPID: m.ID, FirstMissingAt: m.FirstMissingAt, MissingRuns: m.MissingRuns})
 		}
-		if err := r.Store.SetMissing(ctx, marks); err != nil {
+		if err := r.store.SetMissing(ctx, marks); err != nil {
 			return fmt.Errorf("record missing users: %w", err)
 		}
 	}
@@ -143,8 +146,8 @@ func (r *run) do(ctx context.Context) error {
 // policy is the run's safety policy with this run's deprovision mode and
 // override folded in.
 func (r *run) policy() diff.Policy {
-	p := r.Options.Policy
-	p.NoDeprovision = p.NoDeprovision || r.deprovisionMode() == DeprovisionNone
+	p := r.opts.Policy
+	p.NoDeprovision = p.NoDeprovision || deprovisionMode(r.opts) == DeprovisionNone
 	return p
 }
 
@@ -152,27 +155,12 @@ func (r *run) policy() diff.Policy {
 // a database (dry run only) it matches the directory to a listing of Omni
 // users by userName instead.
 func (r *run) loadKnown(ctx context.Context, users []identity.User) (map[string]identity.Linked, int, error) {
-	if r.Store != nil {
-		if r.Options.DryRun {
-			// A dry run writes nothing, migrations included: against a
-			// database syncd has never used, it plans from empty state.
-			applied, pending, err := r.Store.MigrationStatus(ctx)
-			if err != nil {
-				return nil, 0, fmt.Errorf("load state: %w", err)
-			}
-			if len(applied) == 0 {
-				r.emptyState = true
-				return map[string]identity.Linked{}, -1, nil
-			}
-			if len(pending) > 0 {
-				return nil, 0, fmt.Errorf("load state: the database lacks migrations %s; run syncd migrate", strings.Join(pending, ", "))
-			}
-		}
-		known, err := r.Store.LoadUsers(ctx)
+	if !r.fromOmni {
+		known, err := r.store.LoadUsers(ctx)
 		if err != nil {
 			return nil, 0, fmt.Errorf("load state: %w", err)
 		}
-		last, ok, err := r.Store.LastGoodRun(ctx)
+		last, ok, err := r.store.LastGoodRun(ctx)
 		if err != nil {
 			return nil, 0, fmt.Errorf("load last good run: %w", err)
 		}
@@ -181,11 +169,11 @@ func (r *run) loadKnown(ctx context.Context, users []identity.User) (map[string]
 		}
 		return known, last.SourceCount, nil
 	}
-	if r.Lister == nil {
+	if r.lister == nil {
 		return nil, 0, errors.New("a dry run without a database needs an Omni listing")
 	}
 	byName := make(map[string]sink.User)
-	if err := r.Lister.List(ctx, func(u sink.User) error {
+	if err := r.lister.List(ctx, func(u sink.User) error {
 		byName[strings.ToLower(u.UserName)] = u
 		return nil
 	}); err != nil {
@@ -223,12 +211,9 @@ func linkFromOmni(id string, ou sink.User, origin identity.Origin) identity.Link
 // so that an admin can see them later.
 func (r *run) recordSkippedAndTrips(ctx context.Context, complete bool) error {
 	for _, t := range r.rep.GuardTrips {
-		r.Log.Error().Str("guard", t).Msg("safety guard tripped: no user will be deprovisioned this run")
+		r.log.Error().Str("guard", t).Msg("safety guard tripped: no user will be deprovisioned this run")
 	}
-	if r.Options.DryRun {
-		return nil
-	}
-	if _, err := r.Store.RecordSkips(ctx, r.rep.RunID, r.now, r.rep.Skipped, complete); err != nil {
+	if _, err := r.store.RecordSkips(ctx, r.rep.RunID, r.now, r.rep.Skipped, complete); err != nil {
 		return fmt.Errorf("audit skipped entries: %w", err)
 	}
 	evs := make([]state.AuditEvent, 0, len(r.rep.GuardTrips))
@@ -240,7 +225,7 @@ func (r *run) recordSkippedAndTrips(ctx context.Context, complete bool) error {
 }
 
 func (r *run) audit(ctx context.Context, evs ...state.AuditEvent) {
-	if r.Options.DryRun || len(evs) == 0 {
+	if len(evs) == 0 {
 		return
 	}
 	for i := range evs {
@@ -249,7 +234,7 @@ func (r *run) audit(ctx context.Context, evs ...state.AuditEvent) {
 			evs[i].At = r.now
 		}
 	}
-	if err := r.Store.Audit(ctx, evs...); err != nil {
-		r.Log.Error().Err(err).Msg("write audit events")
+	if err := r.store.Audit(ctx, evs...); err != nil {
+		r.log.Error().Err(err).Msg("write audit events")
 	}
 }

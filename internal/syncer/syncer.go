@@ -17,7 +17,6 @@ import (
 	"github.com/syncd-dev/syncd/internal/identity"
 	"github.com/syncd-dev/syncd/internal/sink"
 	"github.com/syncd-dev/syncd/internal/source"
-	"github.com/syncd-dev/syncd/internal/state"
 )
 
 // Source reads the users in scope from the directory.
@@ -38,13 +37,6 @@ type Sink interface {
 // Lister lists every Omni user; a dry run without a database plans from it.
 type Lister interface {
 	List(ctx context.Context, fn func(sink.User) error) error
-}
-
-// journal records each write before it is sent and completes it, with the
-// state change and the audit row, after the answer.
-type journal interface {
-	BeginOp(ctx context.Context, op state.Op) (state.Op, error)
-	CompleteOp(ctx context.Context, op state.Op, link *identity.Linked, ev state.AuditEvent) error
 }
 
 // Outcomes of a run.
@@ -82,9 +74,11 @@ type Options struct {
 // Syncer runs syncs. Store may be nil only for a dry run, which then plans
 // against Lister.
 type Syncer struct {
-	Source  Source
-	Sink    Sink
-	Store   *state.Store
+	Source Source
+	Sink   Sink
+	// Store is the state database, nil only for a dry run, which then
+	// plans against a listing of Omni users (Lister).
+	Store   Store
 	Lister  Lister
 	Options Options
 	Log     zerolog.Logger
@@ -154,40 +148,48 @@ func (s *Syncer) now() time.Time {
 // far as the run got, even with an error.
 func (s *Syncer) Run(ctx context.Context) (*Report, error) {
 	start := s.now()
-	rep := &Report{DryRun: s.Options.DryRun, StartedAt: start, Deprovision: s.deprovisionMode()}
-	if s.Store == nil && !s.Options.DryRun {
+	rep := &Report{DryRun: s.Options.DryRun, StartedAt: start, Deprovision: deprovisionMode(s.Options)}
+	r := &run{opts: s.Options, log: s.Log, metrics: s.Metrics, clock: s.now, source: s.Source,
+		sink: s.Sink, store: s.Store, lister: s.Lister, rep: rep, now: start}
+	switch {
+	case s.Options.DryRun && s.Store == nil:
+		r.sink, r.store, r.fromOmni = dryRunSink{}, &dryStore{empty: true}, true
+	case s.Options.DryRun:
+		ds, err := newDryStore(ctx, s.Store)
+		if err != nil {
+			return rep, err
+		}
+		r.sink, r.store = dryRunSink{}, ds
+	case s.Store == nil:
 		return rep, errors.New("a database is required unless --dry-run")
 	}
-	if s.Store != nil && !s.Options.DryRun {
-		release, ok, err := s.Store.TryLock(ctx)
-		if err != nil {
-			return rep, fmt.Errorf("take run lock: %w", err)
-		}
-		if !ok {
-			rep.Outcome = OutcomeSkipped
-			return rep, ErrLocked
-		}
-		defer release()
+	release, ok, err := r.store.TryLock(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("take run lock: %w", err)
 	}
-	r := &run{Syncer: s, rep: rep, now: start}
-	err := r.do(ctx)
+	if !ok {
+		rep.Outcome = OutcomeSkipped
+		return rep, ErrLocked
+	}
+	defer release()
+	err = r.do(ctx)
 	rep.Duration = s.now().Sub(start)
 	if err != nil && rep.Error == "" {
 		rep.Error = err.Error()
 	}
-	s.finish(ctx, r, err)
+	r.finish(ctx, err)
 	return rep, err
 }
 
-func (s *Syncer) deprovisionMode() string {
-	if s.Options.Deprovision == "" {
+func deprovisionMode(o Options) string {
+	if o.Deprovision == "" {
 		return DeprovisionDeactivate
 	}
-	return s.Options.Deprovision
+	return o.Deprovision
 }
 
 // finish records the run and logs its summary line.
-func (s *Syncer) finish(ctx context.Context, r *run, err error) {
+func (r *run) finish(ctx context.Context, err error) {
 	rep := r.rep
 	switch {
 	case rep.Outcome != "":
@@ -202,7 +204,7 @@ func (s *Syncer) finish(ctx context.Context, r *run, err error) {
 	}
 	if r.stored != nil {
 		run := *r.stored
-		run.FinishedAt = s.now()
+		run.FinishedAt = r.clock()
 		run.Outcome = rep.Outcome
 		run.SourceComplete = r.sourceRead && rep.Incomplete == ""
 		run.SourceCount = rep.InScope
@@ -218,20 +220,20 @@ func (s *Syncer) finish(ctx context.Context, r *run, err error) {
 		// Record the run even when the run's context was cancelled by a
 		// signal: the journal must say how it ended.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if ferr := s.Store.FinishRun(rctx, run); ferr != nil {
-			s.Log.Error().Err(ferr).Int64("run", run.ID).Msg("record run")
+		if ferr := r.store.FinishRun(rctx, run); ferr != nil {
+			r.log.Error().Err(ferr).Int64("run", run.ID).Msg("record run")
 		}
 		cancel()
 	}
-	s.Metrics.observeRun(rep)
+	r.metrics.observeRun(rep)
 	// An idle scheduled run (nothing to do, nothing wrong) logs at debug
 	// only, so a quiet directory gives a quiet log.
-	ev := s.Log.Info()
+	ev := r.log.Info()
 	switch {
 	case rep.Outcome != OutcomeSuccess:
-		ev = s.Log.Warn()
+		ev = r.log.Warn()
 	case len(rep.Results) == 0 && !rep.Plan.Changes() && len(rep.Plan.Waiting) == 0:
-		ev = s.Log.Debug()
+		ev = r.log.Debug()
 	}
 	p := rep.Plan
 	ev.Int64("run", rep.RunID).Bool("dry_run", rep.DryRun).Str("outcome", rep.Outcome).

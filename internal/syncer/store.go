@@ -1,0 +1,119 @@
+package syncer
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/syncd-dev/syncd/internal/identity"
+	"github.com/syncd-dev/syncd/internal/state"
+)
+
+// Store is the state a run reads and writes; *state.Store implements it. A
+// dry run wraps it in dryStore, which reads through and discards every
+// write, just as it wraps the sink, so a dry run is the real run's code with
+// nothing kept.
+type Store interface {
+	stateReader
+	journal
+	runRecorder
+	marker
+}
+
+// stateReader is what a run reads before it decides.
+type stateReader interface {
+	MigrationStatus(ctx context.Context) (applied, pending []string, err error)
+	LoadUsers(ctx context.Context) (map[string]identity.Linked, error)
+	LastGoodRun(ctx context.Context) (state.Run, bool, error)
+	PendingOps(ctx context.Context) ([]state.Op, error)
+	HeldOps(ctx context.Context) (map[string]state.HeldOp, error)
+}
+
+// journal records each write before it is sent and completes it, with the
+// state change and the audit row, after the answer.
+type journal interface {
+	BeginOp(ctx context.Context, op state.Op) (state.Op, error)
+	CompleteOp(ctx context.Context, op state.Op, link *identity.Linked, ev state.AuditEvent) error
+}
+
+// runRecorder holds the run lock and records the run and its audit events.
+type runRecorder interface {
+	TryLock(ctx context.Context) (release func(), ok bool, err error)
+	CheckAuditIntegrity(ctx context.Context) error
+	StartRun(ctx context.Context, r state.Run) (state.Run, error)
+	FinishRun(ctx context.Context, r state.Run) error
+	Audit(ctx context.Context, evs ...state.AuditEvent) error
+	RecordSkips(ctx context.Context, runID int64, at time.Time, skips []identity.Skipped, complete bool) (int, error)
+}
+
+// marker keeps what a run learnt about users beyond their values: how long
+// they have been missing, and which operations Omni refused for good.
+type marker interface {
+	SetMissing(ctx context.Context, marks []state.MissingMark) error
+	HoldOp(ctx context.Context, op state.HeldOp) error
+	ReleaseHeldOps(ctx context.Context, ldapIDs ...string) error
+}
+
+var _ Store = (*state.Store)(nil)
+
+// dryStore reads through to the real state and discards every write. It
+// takes no lock and settles nothing (settling asks Omni). Against a database
+// syncd never migrated it reads as empty state, so a dry run can plan there
+// without creating a table.
+type dryStore struct {
+	Store
+	empty bool
+}
+
+func newDryStore(ctx context.Context, st Store) (*dryStore, error) {
+	applied, pending, err := st.MigrationStatus(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load state: %w", err)
+	}
+	if len(applied) > 0 && len(pending) > 0 {
+		return nil, fmt.Errorf("load state: the database lacks migrations %s; run syncd migrate", strings.Join(pending, ", "))
+	}
+	return &dryStore{Store: st, empty: len(applied) == 0}, nil
+}
+
+func (d *dryStore) LoadUsers(ctx context.Context) (map[string]identity.Linked, error) {
+	if d.empty {
+		return map[string]identity.Linked{}, nil
+	}
+	return d.Store.LoadUsers(ctx)
+}
+
+func (d *dryStore) LastGoodRun(ctx context.Context) (state.Run, bool, error) {
+	if d.empty {
+		return state.Run{}, false, nil
+	}
+	return d.Store.LastGoodRun(ctx)
+}
+
+func (d *dryStore) HeldOps(ctx context.Context) (map[string]state.HeldOp, error) {
+	if d.empty {
+		return map[string]state.HeldOp{}, nil
+	}
+	return d.Store.HeldOps(ctx)
+}
+
+func (d *dryStore) PendingOps(context.Context) ([]state.Op, error) { return nil, nil }
+
+func (d *dryStore) TryLock(context.Context) (func(), bool, error) { return func() {}, true, nil }
+func (d *dryStore) CheckAuditIntegrity(context.Context) error     { return nil }
+func (d *dryStore) StartRun(_ context.Context, r state.Run) (state.Run, error) {
+	return r, nil
+}
+func (d *dryStore) FinishRun(context.Context, state.Run) error               { return nil }
+func (d *dryStore) Audit(context.Context, ...state.AuditEvent) error         { return nil }
+func (d *dryStore) BeginOp(_ context.Context, op state.Op) (state.Op, error) { return op, nil }
+func (d *dryStore) CompleteOp(context.Context, state.Op, *identity.Linked, state.AuditEvent) error {
+	return nil
+}
+func (d *dryStore) RecordSkips(context.Context, int64, time.Time, []identity.Skipped, bool) (int, error) {
+	return 0, nil
+}
+func (d *dryStore) SetMissing(context.Context, []state.MissingMark) error { return nil }
+func (d *dryStore) HoldOp(context.Context, state.HeldOp) error            { return nil }
+func (d *dryStore) ReleaseHeldOps(context.Context, ...string) error       { return nil }
