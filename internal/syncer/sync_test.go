@@ -332,25 +332,8 @@ func TestDryRunGolden(t *testing.T) {
 // Each reason an entry cannot be mapped is reported, and the run goes on.
 func TestSkippedReasons(t *testing.T) {
 	e := newEnv(t, envOptions{users: 10, awkward: true})
-	c := e.conn()
-	add := func(uid, mail, display string) {
-		t.Helper()
-		a := ldap.NewAddRequest("uid="+uid+","+e.dir.PeopleDN, nil)
-		a.Attribute("objectClass", []string{"inetOrgPerson"})
-		a.Attribute("cn", []string{uid})
-		a.Attribute("sn", []string{uid})
-		if mail != "" {
-			a.Attribute("mail", []string{mail})
-		}
-		if display != "" {
-			a.Attribute("displayName", []string{display})
-		}
-		if err := c.Add(a); err != nil {
-			t.Fatal(err)
-		}
-	}
-	add("bad-mail", "not-an-email", "")
-	add("huge", "huge@corp.example.com", strings.Repeat("x", 4000))
+	e.addPerson("bad-mail", "not-an-email", "")
+	e.addPerson("huge", "huge@corp.example.com", strings.Repeat("x", 4000))
 	rep, _, err := e.run(false)
 	if err != nil {
 		t.Fatal(err)
