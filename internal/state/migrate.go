@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -43,7 +44,11 @@ func (s *Store) migrate(ctx context.Context, fsys fs.FS) ([]string, error) {
 	// A database with every migration needs nothing created or locked, so
 	// a daemon whose role may not create tables (docs/database-roles.md)
 	// starts against one its owner has migrated.
-	if _, pending, err := s.migrationStatus(ctx, fsys); err == nil && len(pending) == 0 {
+	_, pending, err := s.migrationStatus(ctx, fsys)
+	if errors.Is(err, ErrSchemaNewer) {
+		return nil, err
+	}
+	if err == nil && len(pending) == 0 {
 		return nil, nil
 	}
 	// Even CREATE TABLE IF NOT EXISTS races with itself, so the bookkeeping
@@ -159,9 +164,23 @@ func (s *Store) migrationStatus(ctx context.Context, fsys fs.FS) (applied, pendi
 		v := strings.TrimSuffix(name, ".sql")
 		if have[v] {
 			applied = append(applied, v)
+			delete(have, v)
 		} else {
 			pending = append(pending, v)
 		}
 	}
+	if len(have) > 0 {
+		unknown := make([]string, 0, len(have))
+		for v := range have {
+			unknown = append(unknown, v)
+		}
+		sort.Strings(unknown)
+		return applied, pending, fmt.Errorf("%w: the schema has %s, unknown to this syncd; upgrade syncd", ErrSchemaNewer, strings.Join(unknown, ", "))
+	}
 	return applied, pending, nil
 }
+
+// ErrSchemaNewer means the database has migrations this binary does not
+// know: a newer syncd migrated it, and this one must not write to a schema
+// it does not understand.
+var ErrSchemaNewer = errors.New("database schema is newer than this syncd")
