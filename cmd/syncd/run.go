@@ -20,7 +20,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/syncd-dev/syncd/internal/config"
-	"github.com/syncd-dev/syncd/internal/sink"
 	"github.com/syncd-dev/syncd/internal/state"
 	"github.com/syncd-dev/syncd/internal/syncer"
 )
@@ -190,12 +189,8 @@ func syncCmd(ctx context.Context, cfg *config.Config, log zerolog.Logger, stdout
 		werr = syncer.WriteText(stdout, rep)
 	}
 	switch {
-	case runErr != nil && errors.Is(runErr, sink.ErrUnauthorized):
-		return &exitError{code: exitFailed, err: runErr, hint: "check scim.token: Omni needs an organisation API key (Settings > API Keys); personal access tokens are refused"}
-	case runErr != nil && errors.Is(runErr, syncer.ErrLocked):
-		return &exitError{code: exitFailed, err: runErr, hint: "another syncd is running against this database"}
 	case runErr != nil:
-		return &exitError{code: exitFailed, err: runErr}
+		return &exitError{code: exitFailed, err: runErr, hint: syncer.Hint(runErr)}
 	case werr != nil:
 		return werr
 	case f.dryRun && rep.Plan.Changes():

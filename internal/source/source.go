@@ -253,7 +253,8 @@ func (d *Directory) Read(ctx context.Context) (*Result, error) {
 
 	res.Users, res.Skipped = col.finish()
 	res.Incomplete = joinReasons(reasons)
-	ev := d.log.Info()
+	// Every run reads the directory; only a read that went wrong is news.
+	ev := d.log.Debug()
 	if res.Incomplete != "" {
 		ev = d.log.Warn().Str("incomplete", res.Incomplete)
 	}

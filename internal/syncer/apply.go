@@ -152,7 +152,7 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 		Str("user", op.User.UserName).Str("id", op.User.ID).Str("scim_id", res.SCIMID).
 		Int("status", out.status).Str("outcome", res.Outcome).Msg("operation")
 	if errors.Is(out.err, sink.ErrUnauthorized) {
-		return fmt.Errorf("omni refused the API key; stopping the run: %w", out.err)
+		return &HintError{Err: fmt.Errorf("omni refused the API key; stopping the run: %w", out.err), Hint: hintUnauthorized}
 	}
 	if errors.Is(out.err, sink.ErrHalt) {
 		return fmt.Errorf("stopping the run: %w", out.err)
@@ -352,7 +352,7 @@ func (r *run) recoverPending(ctx context.Context, users []identity.User, known m
 		r.log.Info().Int64("run", r.rep.RunID).Str("action", ev.Action).Str("user", op.UserName).
 			Str("scim_id", ev.SCIMID).Str("outcome", ev.Outcome).Str("detail", out.detail).Msg("pending operation settled")
 		if errors.Is(out.err, sink.ErrUnauthorized) {
-			return fmt.Errorf("omni refused the API key; stopping the run: %w", out.err)
+			return &HintError{Err: fmt.Errorf("omni refused the API key; stopping the run: %w", out.err), Hint: hintUnauthorized}
 		}
 	}
 	return nil

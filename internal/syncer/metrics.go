@@ -94,6 +94,15 @@ func (m *Metrics) observePlan(p *diff.Plan) {
 	m.Blocked.Set(float64(len(p.Blocked)))
 }
 
+// observeSkipped counts a run skipped because another replica held the
+// lock: it has no report to observe.
+func (m *Metrics) observeSkipped() {
+	if m == nil {
+		return
+	}
+	m.Runs.WithLabelValues(OutcomeSkipped).Inc()
+}
+
 func (m *Metrics) observeUnfixable() {
 	if m == nil {
 		return

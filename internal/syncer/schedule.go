@@ -25,8 +25,10 @@ func (s *Syncer) Serve(ctx context.Context, schedule string) error {
 				return nil
 			case errors.Is(err, ErrLocked):
 				s.Log.Info().Msg("another replica holds the run lock; skipped this tick")
-			default:
-				// Run already logged the summary with the error.
+			case Hint(err) != "":
+				// Run logged the summary with the error; the hint is what
+				// the admin should do about it.
+				s.Log.Error().Str("hint", Hint(err)).Msg("sync run needs attention")
 			}
 		}
 		next := sched.Next(s.now())

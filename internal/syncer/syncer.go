@@ -88,7 +88,31 @@ type Syncer struct {
 }
 
 // ErrLocked is returned when another replica holds the run lock.
-var ErrLocked = errors.New("another syncd holds the run lock; run skipped")
+var ErrLocked = &HintError{Err: errors.New("another syncd holds the run lock; run skipped"),
+	Hint: "another syncd is running against this database"}
+
+// HintError carries, beside the error, what the person reading it should
+// try, so that the daemon's log and the one-shot command's output say the
+// same thing.
+type HintError struct {
+	Err  error
+	Hint string
+}
+
+func (e *HintError) Error() string { return e.Err.Error() }
+func (e *HintError) Unwrap() error { return e.Err }
+
+// Hint returns the hint that err carries, or "".
+func Hint(err error) string {
+	var h *HintError
+	if errors.As(err, &h) {
+		return h.Hint
+	}
+	return ""
+}
+
+// hintUnauthorized is the hint for a key Omni refuses.
+const hintUnauthorized = "check scim.token: Omni needs an organisation API key (Settings > API Keys); personal access tokens are refused"
 
 // Report is what one run did (or, for a dry run, would do).
 type Report struct {
@@ -169,6 +193,7 @@ func (s *Syncer) Run(ctx context.Context) (*Report, error) {
 	}
 	if !ok {
 		rep.Outcome = OutcomeSkipped
+		r.metrics.observeSkipped()
 		return rep, ErrLocked
 	}
 	defer release()
