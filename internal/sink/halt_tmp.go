@@ -1,5 +1,0 @@
-package sink
-
-import "errors"
-
-var ErrHalt = errors.New("scim: halt")
