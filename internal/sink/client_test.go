@@ -546,7 +546,7 @@ func TestRetryAfterHoldsBackOtherCallers(t *testing.T) {
 	clk := newFakeClock(false)
 	l := newLimiter(-1)
 	l.throttled(clk.Now(), 5*time.Second)
-	if err := l.wait(context.Background(), clk.Now, clk.Sleep); err != nil {
+	if err := l.wait(context.Background(), clk.Now, clk.Sleep, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := clk.Sleeps(); !slices.Equal(got, []time.Duration{5 * time.Second}) {

@@ -48,6 +48,13 @@ func (f *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
+// Advance moves the clock on by d, as time spent elsewhere would.
+func (f *fakeClock) Advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.t = f.t.Add(d)
+}
+
 func (f *fakeClock) Sleeps() []time.Duration {
 	f.mu.Lock()
 	defer f.mu.Unlock()

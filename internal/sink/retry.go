@@ -75,6 +75,9 @@ func classify(err error) (retry, mayHaveApplied bool, after time.Duration) {
 		ue *unsettledError
 	)
 	switch {
+	case errors.Is(err, ErrHalt):
+		// Nothing was sent, or only a request Omni refused (429).
+		return false, false, 0
 	case errors.As(err, &ue):
 		return true, true, 0
 	case errors.As(err, &te):
@@ -92,6 +95,7 @@ func (c *Client) retry(ctx context.Context, o *op, fn func(context.Context) erro
 	ctx, cancel := context.WithTimeout(ctx, c.maxElapsed)
 	defer cancel()
 	deadline := c.now().Add(c.maxElapsed)
+	ctx = withBudget(ctx, deadline)
 	for attempt := 1; ; attempt++ {
 		err := fn(ctx)
 		if err == nil {
@@ -109,6 +113,13 @@ func (c *Client) retry(ctx context.Context, o *op, fn func(context.Context) erro
 		}
 		if !retry {
 			return o.fail(err)
+		}
+		if after > 0 {
+			// Retry-After is honoured up to the budget; beyond it, no
+			// operation of this run could wait it out.
+			if herr := c.checkWait(ctx, after, err); herr != nil {
+				return o.fail(herr)
+			}
 		}
 		if attempt >= c.maxAttempts {
 			return o.giveUp(attempt, err)

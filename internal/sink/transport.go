@@ -41,7 +41,8 @@ type response struct {
 // timeout, read a bounded body. Non-2xx answers come back as *Error, failed
 // exchanges as *transportError.
 func (c *Client) send(ctx context.Context, method, rel, query string, body []byte) (*response, error) {
-	if err := c.lim.wait(ctx, c.now, c.sleep); err != nil {
+	check := func(pause time.Duration) error { return c.checkWait(ctx, pause, nil) }
+	if err := c.lim.wait(ctx, c.now, c.sleep, check); err != nil {
 		return nil, err
 	}
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
