@@ -52,6 +52,14 @@ type Config struct {
 	// status is 0 for an attempt that got no answer.
 	Observe   func(method string, status int, d time.Duration)
 	UserAgent string
+	// BreakerThreshold is how many failed attempts in a row (5xx answers,
+	// transport failures and timeouts; not 4xx, not 429), across every
+	// operation of the Client, open the circuit breaker, after which every
+	// attempt fails at once with ErrHalt; default 8, negative disables.
+	BreakerThreshold int
+	// BreakerCooldown is how long an open breaker waits before it lets one
+	// trial attempt through; default 1m.
+	BreakerCooldown time.Duration
 	// Sleep, when set, replaces every wait: between retries and for the
 	// rate limit. Tests of other packages pass one that returns at once,
 	// so that retries against a faulty stand-in cost no wall time.
@@ -90,6 +98,7 @@ type Client struct {
 	observe     func(string, int, time.Duration)
 	userAgent   string
 	lim         *limiter
+	brk         *breaker
 	red         redactor
 
 	// Seams for tests, so retries run instantly on a fake clock.
@@ -146,6 +155,13 @@ func New(cfg Config) (*Client, error) {
 		perMinute = defaultPerMinute
 	}
 	c.lim = newLimiter(perMinute)
+	c.brk = &breaker{threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown}
+	if c.brk.threshold == 0 {
+		c.brk.threshold = defaultBreakerThreshold
+	}
+	if c.brk.cooldown <= 0 {
+		c.brk.cooldown = defaultBreakerCooldown
+	}
 	if c.hc == nil {
 		c.hc = defaultHTTPClient()
 	}

@@ -139,6 +139,15 @@ func (s *script) Requests() []seen {
 	return append([]seen(nil), s.reqs...)
 }
 
+// repeat is n copies of one step.
+func repeat(n int, step http.HandlerFunc) []http.HandlerFunc {
+	steps := make([]http.HandlerFunc, n)
+	for i := range steps {
+		steps[i] = step
+	}
+	return steps
+}
+
 // reply answers with a status and a JSON body (nil for none).
 func reply(status int, body any, header ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {

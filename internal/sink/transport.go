@@ -37,10 +37,21 @@ type response struct {
 	body   []byte
 }
 
-// send makes one attempt: wait for the bucket, send under the per-attempt
+// send makes one attempt unless the breaker refuses it, and tells the
+// breaker how it went.
+func (c *Client) send(ctx context.Context, method, rel, query string, body []byte) (*response, error) {
+	if err := c.brk.allow(c.now()); err != nil {
+		return nil, err
+	}
+	resp, err := c.attempt(ctx, method, rel, query, body)
+	c.brk.record(c.now(), judge(ctx, err), err)
+	return resp, err
+}
+
+// attempt makes one attempt: wait for the bucket, send under the per-attempt
 // timeout, read a bounded body. Non-2xx answers come back as *Error, failed
 // exchanges as *transportError.
-func (c *Client) send(ctx context.Context, method, rel, query string, body []byte) (*response, error) {
+func (c *Client) attempt(ctx context.Context, method, rel, query string, body []byte) (*response, error) {
 	check := func(pause time.Duration) error { return c.checkWait(ctx, pause, nil) }
 	if err := c.lim.wait(ctx, c.now, c.sleep, check); err != nil {
 		return nil, err
