@@ -12,6 +12,7 @@ package sink
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -47,6 +48,11 @@ type Config struct {
 	MaxElapsed time.Duration
 	// HTTPClient replaces the tuned default client.
 	HTTPClient *http.Client
+	// RootCAFile, when set, names a PEM file of certificates the default
+	// client trusts besides the system roots, for an Omni (or a proxy in
+	// front of it) with a private CA. It cannot be combined with
+	// HTTPClient.
+	RootCAFile string
 	Logger     zerolog.Logger
 	// Observe, when set, is called after every attempt, for metrics.
 	// status is 0 for an attempt that got no answer.
@@ -163,7 +169,15 @@ func New(cfg Config) (*Client, error) {
 		c.brk.cooldown = defaultBreakerCooldown
 	}
 	if c.hc == nil {
-		c.hc = defaultHTTPClient()
+		var roots *x509.CertPool
+		if cfg.RootCAFile != "" {
+			if roots, err = loadRootCAs(cfg.RootCAFile); err != nil {
+				return nil, err
+			}
+		}
+		c.hc = defaultHTTPClient(roots)
+	} else if cfg.RootCAFile != "" {
+		return nil, errors.New("scim client: scim.rootCAFile applies to the default HTTP client only, not to Config.HTTPClient")
 	}
 	if c.timeout <= 0 {
 		c.timeout = defaultTimeout

@@ -174,9 +174,12 @@ func truncate(s string, n int) string {
 type transportError struct {
 	Method, Path string
 	Err          error
-	// Sent is false only when the request surely never left (the dial
-	// failed); otherwise a write may have been applied.
+	// Sent is false only when the request surely never left (the dial or
+	// the TLS handshake failed); otherwise a write may have been applied.
 	Sent bool
+	// Final marks a failure another attempt would meet again (a TLS
+	// certificate this client does not trust): it is not retried.
+	Final bool
 }
 
 func (e *transportError) Error() string {

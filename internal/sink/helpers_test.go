@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -108,11 +109,30 @@ type script struct {
 
 func newScript(t *testing.T, steps ...http.HandlerFunc) *script {
 	t.Helper()
+	s, _ := startScript(t, false, steps)
+	return s
+}
+
+// newTLSScript is newScript over TLS; the server is returned for its
+// certificate. Handshake failures, which TLS tests cause on purpose, are not
+// logged.
+func newTLSScript(t *testing.T, steps ...http.HandlerFunc) (*script, *httptest.Server) {
+	t.Helper()
+	return startScript(t, true, steps)
+}
+
+func startScript(t *testing.T, useTLS bool, steps []http.HandlerFunc) (*script, *httptest.Server) {
 	s := &script{t: t, steps: steps}
-	hs := httptest.NewServer(s)
+	hs := httptest.NewUnstartedServer(s)
+	if useTLS {
+		hs.Config.ErrorLog = log.New(io.Discard, "", 0)
+		hs.StartTLS()
+	} else {
+		hs.Start()
+	}
 	t.Cleanup(hs.Close)
 	s.URL = hs.URL + "/api/scim/v2"
-	return s
+	return s, hs
 }
 
 func (s *script) ServeHTTP(w http.ResponseWriter, r *http.Request) {

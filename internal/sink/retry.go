@@ -81,7 +81,7 @@ func classify(err error) (retry, mayHaveApplied bool, after time.Duration) {
 	case errors.As(err, &ue):
 		return true, true, 0
 	case errors.As(err, &te):
-		return true, te.Sent, 0
+		return !te.Final, te.Sent, 0
 	case errors.As(err, &e):
 		return e.retryable(), e.Status >= 500, e.RetryAfter
 	default:

@@ -3,6 +3,8 @@ package sink
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -17,8 +19,13 @@ import (
 // saves a TLS handshake per request. Redirects are not followed: a SCIM
 // endpoint that redirects is misconfigured, and following a redirect would
 // turn a POST into a GET.
-func defaultHTTPClient() *http.Client {
+// roots, when set, replaces the system roots the server's certificate is
+// checked against.
+func defaultHTTPClient(roots *x509.CertPool) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	if roots != nil {
+		t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
 	t.MaxIdleConns = 32
 	t.MaxIdleConnsPerHost = 16
 	t.IdleConnTimeout = 90 * time.Second
@@ -84,6 +91,9 @@ func (c *Client) attempt(ctx context.Context, method, rel, query string, body []
 		d := time.Since(start)
 		c.observe(method, 0, d)
 		terr := &transportError{Method: method, Path: path, Err: c.cleanErr(ctx, actx, err), Sent: !dialFailed(err)}
+		if why := tlsFailure(err); why != "" {
+			terr = tlsError(method, path, why, terr.Err)
+		}
 		c.log.Debug().Str("method", method).Str("path", path).Int("status", 0).
 			Dur("duration", d).Str("error", terr.Err.Error()).Msg("scim request")
 		return nil, terr
