@@ -108,17 +108,15 @@ func (c *Client) attempt(ctx context.Context, method, rel, query string, body []
 		return nil, &transportError{Method: method, Path: path, Err: fmt.Errorf("read answer: %w", c.cleanErr(ctx, actx, err)), Sent: true}
 	}
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
-	if len(data) > maxBody {
-		if ok {
-			return nil, fmt.Errorf("scim %s %s: answer exceeds %d bytes", method, path, maxBody)
-		}
-		data = data[:maxBody]
-	}
 	now := c.now()
 	if ok {
 		c.lim.succeeded(now)
+		if len(data) > maxBody {
+			return nil, tooLarge(method, path)
+		}
 		return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
 	}
+	data = data[:min(len(data), maxBody)]
 	e := parseError(method, path, resp.StatusCode, resp.Header, data, now, c.red)
 	if e.Status == http.StatusTooManyRequests {
 		c.lim.throttled(now, e.RetryAfter)
@@ -126,6 +124,18 @@ func (c *Client) attempt(ctx context.Context, method, rel, query string, body []
 		c.lim.succeeded(now)
 	}
 	return nil, e
+}
+
+// tooLarge is a 2xx answer past maxBody. A write it answers was accepted,
+// so its outcome is unsettled: a create is looked up before it is sent
+// again, another write ends as an unknown outcome if retries cannot read an
+// answer. A read would only get the same answer again.
+func tooLarge(method, path string) error {
+	err := fmt.Errorf("scim %s %s: answer exceeds %d bytes", method, path, maxBody)
+	if method == http.MethodGet {
+		return err
+	}
+	return &unsettledError{err}
 }
 
 // cleanErr strips the URL (whose query may hold an email) from a transport
