@@ -159,6 +159,15 @@ func (s *script) Requests() []seen {
 	return append([]seen(nil), s.reqs...)
 }
 
+// Methods lists the methods of the requests received, in order.
+func (s *script) Methods() []string {
+	var methods []string
+	for _, r := range s.Requests() {
+		methods = append(methods, r.Method)
+	}
+	return methods
+}
+
 // repeat is n copies of one step.
 func repeat(n int, step http.HandlerFunc) []http.HandlerFunc {
 	steps := make([]http.HandlerFunc, n)

@@ -19,18 +19,21 @@ func TestCreateWithAnswerTooLargeIsSettledByLookup(t *testing.T) {
 	// The POST creates the user, then answers with a body too large to
 	// read: the user exists, so the create must find it, not fail (the next
 	// run would adopt a user syncd created) and not POST again.
-	srv := newScript(t, huge(201, "u1"), reply(200, listJSON(1, userJSON("u1", "alice@example.com"))))
+	checkCreateSettledByLookup(t, huge(201, "u1"))
+}
+
+// checkCreateSettledByLookup runs a create whose POST (which landed) gets
+// answer: it must return the user a lookup finds, without a second POST.
+func checkCreateSettledByLookup(t *testing.T, answer http.HandlerFunc) {
+	t.Helper()
+	srv := newScript(t, answer, reply(200, listJSON(1, userJSON("u1", "alice@example.com"))))
 	c, _ := newTestClient(t, srv.URL, nil)
 	u, err := c.Create(context.Background(), alice)
 	if err != nil || u.ID != "u1" {
 		t.Fatalf("create: got %+v, %v; want the user found by lookup", u, err)
 	}
-	var methods []string
-	for _, r := range srv.Requests() {
-		methods = append(methods, r.Method)
-	}
-	if want := []string{"POST", "GET"}; !slices.Equal(methods, want) {
-		t.Errorf("requests %v, want %v", methods, want)
+	if got, want := srv.Methods(), []string{"POST", "GET"}; !slices.Equal(got, want) {
+		t.Errorf("requests %v, want %v", got, want)
 	}
 }
 
