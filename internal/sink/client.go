@@ -11,13 +11,10 @@
 package sink
 
 import (
-	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -51,11 +48,24 @@ type Config struct {
 	MaxElapsed time.Duration
 	// HTTPClient replaces the tuned default client.
 	HTTPClient *http.Client
+	// RootCAFile, when set, names a PEM file of certificates the default
+	// client trusts besides the system roots, for an Omni (or a proxy in
+	// front of it) with a private CA. It cannot be combined with
+	// HTTPClient.
+	RootCAFile string
 	Logger     zerolog.Logger
 	// Observe, when set, is called after every attempt, for metrics.
 	// status is 0 for an attempt that got no answer.
 	Observe   func(method string, status int, d time.Duration)
 	UserAgent string
+	// BreakerThreshold is how many failed attempts in a row (5xx answers,
+	// transport failures and timeouts; not 4xx, not 429), across every
+	// operation of the Client, open the circuit breaker, after which every
+	// attempt fails at once with ErrHalt; default 8, negative disables.
+	BreakerThreshold int
+	// BreakerCooldown is how long an open breaker waits before it lets one
+	// trial attempt through; default 1m.
+	BreakerCooldown time.Duration
 	// Sleep, when set, replaces every wait: between retries and for the
 	// rate limit. Tests of other packages pass one that returns at once,
 	// so that retries against a faulty stand-in cost no wall time.
@@ -94,6 +104,7 @@ type Client struct {
 	observe     func(string, int, time.Duration)
 	userAgent   string
 	lim         *limiter
+	brk         *breaker
 	red         redactor
 
 	// Seams for tests, so retries run instantly on a fake clock.
@@ -150,8 +161,23 @@ func New(cfg Config) (*Client, error) {
 		perMinute = defaultPerMinute
 	}
 	c.lim = newLimiter(perMinute)
+	c.brk = &breaker{threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown}
+	if c.brk.threshold == 0 {
+		c.brk.threshold = defaultBreakerThreshold
+	}
+	if c.brk.cooldown <= 0 {
+		c.brk.cooldown = defaultBreakerCooldown
+	}
 	if c.hc == nil {
-		c.hc = defaultHTTPClient()
+		var roots *x509.CertPool
+		if cfg.RootCAFile != "" {
+			if roots, err = loadRootCAs(cfg.RootCAFile); err != nil {
+				return nil, err
+			}
+		}
+		c.hc = defaultHTTPClient(roots)
+	} else if cfg.RootCAFile != "" {
+		return nil, errors.New("scim client: scim.rootCAFile applies to the default HTTP client only, not to Config.HTTPClient")
 	}
 	if c.timeout <= 0 {
 		c.timeout = defaultTimeout
@@ -172,56 +198,6 @@ func New(cfg Config) (*Client, error) {
 		c.sleep = cfg.Sleep
 	}
 	return c, nil
-}
-
-// defaultHTTPClient keeps connections alive: the rate limit, not the
-// connection count, is the bottleneck, so a handful of idle connections
-// saves a TLS handshake per request. Redirects are not followed: a SCIM
-// endpoint that redirects is misconfigured, and following a redirect would
-// turn a POST into a GET.
-func defaultHTTPClient() *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 32
-	t.MaxIdleConnsPerHost = 16
-	t.IdleConnTimeout = 90 * time.Second
-	t.TLSHandshakeTimeout = 10 * time.Second
-	return &http.Client{
-		Transport: t,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// fullJitter spreads retries uniformly over [0, d), so clients that failed
-// together do not retry together.
-func fullJitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return rand.N(d)
-}
-
-func (c *Client) backoff(attempt int) time.Duration {
-	d := backoffCap
-	if attempt < 16 {
-		d = min(backoffBase<<(attempt-1), backoffCap)
-	}
-	return c.jitter(d)
 }
 
 // Create adds u to Omni, active, and returns the user Omni made. A 409
@@ -477,205 +453,6 @@ func (c *Client) write(ctx context.Context, method, rel string, body []byte, rea
 		}
 		return nil
 	})
-}
-
-// op is the state one operation carries across its attempts.
-type op struct {
-	method string
-	write  bool
-	// unknown is set while an earlier attempt of a write may have been
-	// applied and nothing since has settled it.
-	unknown bool
-}
-
-// settle clears unknown when the write itself got a definite answer: a
-// repeat of the same request that Omni judges (409, 400, 404) tells where
-// things stand.
-func (o *op) settle(err error) {
-	var e *Error
-	if errors.As(err, &e) && !e.retryable() {
-		o.unknown = false
-	}
-}
-
-// unsettledError marks a write that Omni accepted but whose answer could not
-// be read: it is retried, and a create is looked up first.
-type unsettledError struct{ err error }
-
-func (e *unsettledError) Error() string { return e.err.Error() }
-func (e *unsettledError) Unwrap() error { return e.err }
-
-// classify says whether an attempt's error is worth retrying, whether a
-// write may have been applied by it, and how long the server asked us to
-// wait.
-func classify(err error) (retry, mayHaveApplied bool, after time.Duration) {
-	var (
-		te *transportError
-		e  *Error
-		ue *unsettledError
-	)
-	switch {
-	case errors.As(err, &ue):
-		return true, true, 0
-	case errors.As(err, &te):
-		return true, te.Sent, 0
-	case errors.As(err, &e):
-		return e.retryable(), e.Status >= 500, e.RetryAfter
-	default:
-		return false, false, 0
-	}
-}
-
-// retry runs fn until it succeeds, fails for good, or the attempts, the
-// MaxElapsed budget or ctx run out.
-func (c *Client) retry(ctx context.Context, o *op, fn func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, c.maxElapsed)
-	defer cancel()
-	deadline := c.now().Add(c.maxElapsed)
-	for attempt := 1; ; attempt++ {
-		err := fn(ctx)
-		if err == nil {
-			return nil
-		}
-		retry, applied, after := classify(err)
-		if o.write && applied {
-			o.unknown = true
-		}
-		if cerr := ctx.Err(); cerr != nil {
-			if !errors.Is(err, cerr) {
-				err = fmt.Errorf("%w: %w", cerr, err)
-			}
-			return o.giveUp(attempt, err)
-		}
-		if !retry {
-			return o.fail(err)
-		}
-		if attempt >= c.maxAttempts {
-			return o.giveUp(attempt, err)
-		}
-		delay := after
-		if delay <= 0 {
-			delay = c.backoff(attempt)
-		}
-		if c.now().Add(delay).After(deadline) {
-			return o.giveUp(attempt, fmt.Errorf("next retry would pass the %s budget: %w", c.maxElapsed, err))
-		}
-		c.log.Warn().Str("method", o.method).Int("attempt", attempt).
-			Dur("retry_in", delay).Str("error", err.Error()).Msg("scim request failed; retrying")
-		if serr := c.sleep(ctx, delay); serr != nil {
-			return o.giveUp(attempt, fmt.Errorf("%w: %w", serr, err))
-		}
-	}
-}
-
-// fail returns an error the server gave for good.
-func (o *op) fail(err error) error {
-	if o.unknown {
-		return fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
-	}
-	return err
-}
-
-func (o *op) giveUp(attempts int, err error) error {
-	return o.fail(fmt.Errorf("gave up after %d attempts: %w", attempts, err))
-}
-
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// send makes one attempt: wait for the bucket, send under the per-attempt
-// timeout, read a bounded body. Non-2xx answers come back as *Error, failed
-// exchanges as *transportError.
-func (c *Client) send(ctx context.Context, method, rel, query string, body []byte) (*response, error) {
-	if err := c.lim.wait(ctx, c.now, c.sleep); err != nil {
-		return nil, err
-	}
-	actx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	target := c.base + "/" + rel
-	if query != "" {
-		target += "?" + query
-	}
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(actx, method, target, rd)
-	if err != nil {
-		return nil, fmt.Errorf("build scim request: %w", err)
-	}
-	path := req.URL.EscapedPath()
-	req.Header.Set("Authorization", c.auth)
-	req.Header.Set("Accept", contentTypeSCIM+", application/json")
-	req.Header.Set("User-Agent", c.userAgent)
-	if body != nil {
-		req.Header.Set("Content-Type", contentTypeSCIM)
-	}
-
-	start := time.Now()
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		d := time.Since(start)
-		c.observe(method, 0, d)
-		terr := &transportError{Method: method, Path: path, Err: c.cleanErr(ctx, actx, err), Sent: !dialFailed(err)}
-		c.log.Debug().Str("method", method).Str("path", path).Int("status", 0).
-			Dur("duration", d).Str("error", terr.Err.Error()).Msg("scim request")
-		return nil, terr
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	d := time.Since(start)
-	c.observe(method, resp.StatusCode, d)
-	c.log.Debug().Str("method", method).Str("path", path).Int("status", resp.StatusCode).
-		Dur("duration", d).Msg("scim request")
-	if err != nil {
-		return nil, &transportError{Method: method, Path: path, Err: fmt.Errorf("read answer: %w", c.cleanErr(ctx, actx, err)), Sent: true}
-	}
-	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
-	if len(data) > maxBody {
-		if ok {
-			return nil, fmt.Errorf("scim %s %s: answer exceeds %d bytes", method, path, maxBody)
-		}
-		data = data[:maxBody]
-	}
-	now := c.now()
-	if ok {
-		c.lim.succeeded(now)
-		return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
-	}
-	e := parseError(method, path, resp.StatusCode, resp.Header, data, now, c.red)
-	if e.Status == http.StatusTooManyRequests {
-		c.lim.throttled(now, e.RetryAfter)
-	} else {
-		c.lim.succeeded(now)
-	}
-	return nil, e
-}
-
-// cleanErr strips the URL (whose query may hold an email) from a transport
-// error and names a per-attempt timeout as such.
-func (c *Client) cleanErr(ctx, actx context.Context, err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	if ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("no answer within %s: %w", c.timeout, err)
-	}
-	return err
-}
-
-// dialFailed reports whether the request surely never reached the server.
-func dialFailed(err error) bool {
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Op == "dial" {
-		return true
-	}
-	var de *net.DNSError
-	return errors.As(err, &de)
 }
 
 func checkJSON(r *response) error {

@@ -102,11 +102,7 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var steps []http.HandlerFunc
-			for range 4 {
-				steps = append(steps, reply(503, map[string]string{"error": "service_unavailable"}))
-			}
-			srv := newScript(t, steps...)
+			srv := newScript(t, repeat(4, reply(503, map[string]string{"error": "service_unavailable"}))...)
 			c, clk := newTestClient(t, srv.URL, func(c *Config) { c.MaxAttempts = 4 })
 			err := tt.call(c)
 			if !IsStatus(err, 503) {
@@ -163,11 +159,7 @@ func TestConfigSleepReplacesWaits(t *testing.T) {
 }
 
 func TestMaxElapsedBoundsRetries(t *testing.T) {
-	var steps []http.HandlerFunc
-	for range 10 {
-		steps = append(steps, reply(500, nil))
-	}
-	srv := newScript(t, steps...)
+	srv := newScript(t, repeat(10, reply(500, nil))...)
 	c, _ := newTestClient(t, srv.URL, func(c *Config) { c.MaxAttempts = 10; c.MaxElapsed = 3 * time.Second })
 	_, err := c.Get(context.Background(), "u1")
 	if !IsStatus(err, 500) {
@@ -473,11 +465,7 @@ func TestUnauthorizedErrorCarriesHint(t *testing.T) {
 
 func TestLimiterIsSharedByConcurrentCallers(t *testing.T) {
 	const workers, each = 10, 6
-	var steps []http.HandlerFunc
-	for range workers * each {
-		steps = append(steps, reply(200, userJSON("u1", "a@example.com")))
-	}
-	srv := newScript(t, steps...)
+	srv := newScript(t, repeat(workers*each, reply(200, userJSON("u1", "a@example.com")))...)
 	c, _ := newTestClient(t, srv.URL, func(c *Config) { c.RequestsPerMinute = 60 })
 	// A clock that stands still: every wait the bucket hands out is then
 	// exactly the offset of that request's slot from now.
@@ -546,7 +534,7 @@ func TestRetryAfterHoldsBackOtherCallers(t *testing.T) {
 	clk := newFakeClock(false)
 	l := newLimiter(-1)
 	l.throttled(clk.Now(), 5*time.Second)
-	if err := l.wait(context.Background(), clk.Now, clk.Sleep); err != nil {
+	if err := l.wait(context.Background(), clk.Now, clk.Sleep, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := clk.Sleeps(); !slices.Equal(got, []time.Duration{5 * time.Second}) {

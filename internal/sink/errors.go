@@ -84,9 +84,11 @@ func (e *Error) retryable() bool {
 
 // parseError builds an Error from an answer, reading Omni's documented
 // {"error","message"} body and the SCIM error body alike. The key is
-// redacted before anything is kept or cut, so no piece of it survives.
+// redacted before anything is kept or cut, so no piece of it survives, and
+// after NUL bytes are dropped, so none can split it. What is kept is valid
+// UTF-8 without NUL.
 func parseError(method, path string, status int, header http.Header, body []byte, now time.Time, red redactor) *Error {
-	body = red.bytes(body)
+	body = red.bytes([]byte(cleanText(string(body))))
 	e := &Error{
 		Method:     method,
 		Path:       path,
@@ -131,8 +133,8 @@ func parseError(method, path string, status int, header http.Header, body []byte
 	}
 	// The decoded fields too, in case the body escaped the key in a way the
 	// byte-level pass did not foresee.
-	e.Code = truncate(red.string(e.Code), 200)
-	e.Message = truncate(red.string(e.Message), 1000)
+	e.Code = truncate(red.string(cleanText(e.Code)), 200)
+	e.Message = truncate(red.string(cleanText(e.Message)), 1000)
 	return e
 }
 
@@ -174,9 +176,12 @@ func truncate(s string, n int) string {
 type transportError struct {
 	Method, Path string
 	Err          error
-	// Sent is false only when the request surely never left (the dial
-	// failed); otherwise a write may have been applied.
+	// Sent is false only when the request surely never left (the dial or
+	// the TLS handshake failed); otherwise a write may have been applied.
 	Sent bool
+	// Final marks a failure another attempt would meet again (a TLS
+	// certificate this client does not trust): it is not retried.
+	Final bool
 }
 
 func (e *transportError) Error() string {

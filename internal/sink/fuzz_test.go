@@ -27,6 +27,9 @@ func FuzzParseError(f *testing.F) {
 			if strings.Contains(s, testToken) {
 				t.Fatalf("the key survives in the %s: %q", where, s)
 			}
+			if !storable(s) {
+				t.Fatalf("the %s holds NUL or invalid UTF-8: %q", where, s)
+			}
 		}
 		if len(e.Body) > maxErrorBody || e.RetryAfter < 0 || e.RetryAfter > 24*time.Hour {
 			t.Fatalf("unbounded: body %d bytes, retry after %v", len(e.Body), e.RetryAfter)
@@ -35,24 +38,37 @@ func FuzzParseError(f *testing.F) {
 }
 
 // FuzzDecodeUser feeds arbitrary bodies to the user and list decoders: they
-// must never panic, and a user they accept has an id.
+// must never panic, and a user they accept has a usable id and only text
+// PostgreSQL can store.
 func FuzzDecodeUser(f *testing.F) {
 	f.Add([]byte(`{"id":"1","userName":"a@example.com","active":true,"urn:omni:params:1.0:UserAttribute":{"a":1,"b":["x",2]}}`))
 	f.Add([]byte(`{"totalResults":2,"Resources":[{"id":"1"},{"id":2}]}`))
 	f.Add([]byte(`{"ID":null,"urn:omni:params:1.0:UserAttribute:x":{"y":[]}}`))
 	f.Add([]byte(`[{"id":"1"}]`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if u, err := decodeUser(body); err == nil && u.ID == "" {
-			t.Fatalf("accepted a user without id from %q", body)
+		check := func(u User) {
+			if checkID(u.ID) != nil {
+				t.Fatalf("accepted a user with an unusable id from %q", body)
+			}
+			fields := []string{u.ID, u.UserName, u.DisplayName}
+			for k, v := range u.Attributes {
+				fields = append(fields, k, v)
+			}
+			for _, s := range fields {
+				if !storable(s) {
+					t.Fatalf("user from %q holds NUL or invalid UTF-8: %q", body, s)
+				}
+			}
+		}
+		if u, err := decodeUser(body); err == nil {
+			check(u)
 		}
 		if p, err := decodeList(body); err == nil {
 			if p.Total < 0 {
 				t.Fatalf("negative total from %q", body)
 			}
 			for _, u := range p.Resources {
-				if u.ID == "" {
-					t.Fatalf("accepted a listed user without id from %q", body)
-				}
+				check(u)
 			}
 		}
 	})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -46,6 +47,13 @@ func (f *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 	f.mu.Unlock()
 	return ctx.Err()
+}
+
+// Advance moves the clock on by d, as time spent elsewhere would.
+func (f *fakeClock) Advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.t = f.t.Add(d)
 }
 
 func (f *fakeClock) Sleeps() []time.Duration {
@@ -101,11 +109,30 @@ type script struct {
 
 func newScript(t *testing.T, steps ...http.HandlerFunc) *script {
 	t.Helper()
+	s, _ := startScript(t, false, steps)
+	return s
+}
+
+// newTLSScript is newScript over TLS; the server is returned for its
+// certificate. Handshake failures, which TLS tests cause on purpose, are not
+// logged.
+func newTLSScript(t *testing.T, steps ...http.HandlerFunc) (*script, *httptest.Server) {
+	t.Helper()
+	return startScript(t, true, steps)
+}
+
+func startScript(t *testing.T, useTLS bool, steps []http.HandlerFunc) (*script, *httptest.Server) {
 	s := &script{t: t, steps: steps}
-	hs := httptest.NewServer(s)
+	hs := httptest.NewUnstartedServer(s)
+	if useTLS {
+		hs.Config.ErrorLog = log.New(io.Discard, "", 0)
+		hs.StartTLS()
+	} else {
+		hs.Start()
+	}
 	t.Cleanup(hs.Close)
 	s.URL = hs.URL + "/api/scim/v2"
-	return s
+	return s, hs
 }
 
 func (s *script) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -130,6 +157,24 @@ func (s *script) Requests() []seen {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]seen(nil), s.reqs...)
+}
+
+// Methods lists the methods of the requests received, in order.
+func (s *script) Methods() []string {
+	var methods []string
+	for _, r := range s.Requests() {
+		methods = append(methods, r.Method)
+	}
+	return methods
+}
+
+// repeat is n copies of one step.
+func repeat(n int, step http.HandlerFunc) []http.HandlerFunc {
+	steps := make([]http.HandlerFunc, n)
+	for i := range steps {
+		steps[i] = step
+	}
+	return steps
 }
 
 // reply answers with a status and a JSON body (nil for none).

@@ -43,8 +43,10 @@ func newLimiter(perMinute int) *limiter {
 }
 
 // wait blocks until the next request may go. now and sleep are the Client's,
-// so tests drive the bucket with a fake clock.
-func (l *limiter) wait(ctx context.Context, now func() time.Time, sleep func(context.Context, time.Duration) error) error {
+// so tests drive the bucket with a fake clock. When a Retry-After pause is
+// in force, check (if set) judges it first: its error ends the wait at once,
+// so a pause no operation may sit out freezes nothing.
+func (l *limiter) wait(ctx context.Context, now func() time.Time, sleep func(context.Context, time.Duration) error, check func(pause time.Duration) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -52,10 +54,15 @@ func (l *limiter) wait(ctx context.Context, now func() time.Time, sleep func(con
 	r := l.lim.ReserveN(t, 1)
 	d := r.DelayFrom(t)
 	l.mu.Lock()
-	if p := l.pauseUntil.Sub(t); p > d {
-		d = p
-	}
+	p := l.pauseUntil.Sub(t)
 	l.mu.Unlock()
+	if p > 0 && check != nil {
+		if err := check(p); err != nil {
+			r.CancelAt(t)
+			return err
+		}
+	}
+	d = max(d, p)
 	if d <= 0 {
 		return nil
 	}

@@ -94,7 +94,8 @@ func encodeSetActive(active bool) ([]byte, error) {
 // decodeUser reads one user resource. SCIM attribute names are
 // case-insensitive and Omni's attribute values may be strings, numbers or
 // lists, so it reads leniently; but a user without an id is useless to the
-// caller and is an error.
+// caller and is an error, as is one whose id could not be stored (see
+// checkID). Every other string is cleaned of NUL and invalid UTF-8.
 func decodeUser(data []byte) (User, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(data, &fields); err != nil {
@@ -111,14 +112,16 @@ func userFromFields(fields map[string]json.RawMessage) (User, error) {
 	if raw, ok := lookupFold(fields, "id"); ok {
 		u.ID, _ = looseString(raw)
 	}
-	if u.ID == "" {
-		return User{}, errors.New("decode user: no id")
+	if err := checkID(u.ID); err != nil {
+		return User{}, err
 	}
 	if raw, ok := lookupFold(fields, "userName"); ok {
 		u.UserName, _ = looseString(raw)
+		u.UserName = cleanText(u.UserName)
 	}
 	if raw, ok := lookupFold(fields, "displayName"); ok {
 		u.DisplayName, _ = looseString(raw)
+		u.DisplayName = cleanText(u.DisplayName)
 	}
 	if raw, ok := lookupFold(fields, "active"); ok {
 		s, _ := looseString(raw)
@@ -151,7 +154,7 @@ func (u *User) setAttr(k string, raw json.RawMessage) {
 	if u.Attributes == nil {
 		u.Attributes = make(map[string]string)
 	}
-	u.Attributes[k] = v
+	u.Attributes[cleanText(k)] = cleanText(v)
 }
 
 // listPage is one page of a ListResponse.

@@ -1,0 +1,43 @@
+package sink
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Text from Omni ends up in PostgreSQL (the state, the audit log), which
+// refuses NUL in text and invalid UTF-8 (SQLSTATE 22021, 22P05): one such
+// value stored, or failing to store, could wedge every later run. So every
+// string decoded from an answer passes cleanText before it leaves the
+// package.
+
+// cleanText drops NUL bytes and replaces invalid UTF-8 with U+FFFD.
+func cleanText(s string) string {
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "")
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// maxIDLen bounds a user id; Omni's are UUIDs.
+const maxIDLen = 256
+
+// checkID refuses an id syncd could not store and address the user by. It
+// is checked as Omni sent it, not cleaned: an id changed by cleaning would
+// name another resource. U+FFFD is where JSON decoding already replaced
+// invalid UTF-8.
+func checkID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("decode user: no id")
+	case len(id) > maxIDLen:
+		return fmt.Errorf("decode user: id of %d bytes, longer than %d", len(id), maxIDLen)
+	case strings.ContainsFunc(id, func(r rune) bool { return unicode.IsControl(r) || r == utf8.RuneError }):
+		return fmt.Errorf("decode user: unusable id %.40q: control characters or invalid UTF-8", id)
+	default:
+		return nil
+	}
+}
