@@ -19,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/syncd-dev/syncd/internal/identity"
 )
 
 const (
@@ -120,6 +122,9 @@ func withTimeout(ctx context.Context, d time.Duration) (context.Context, context
 
 // bound cuts s to at most maxText bytes on a rune boundary, marking the cut.
 func bound(s string) string {
+	// PostgreSQL refuses NUL in text: a message quoting one must not make
+	// the row it belongs to unstorable.
+	s = identity.CleanText(s)
 	if len(s) <= maxText {
 		return s
 	}

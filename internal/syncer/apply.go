@@ -354,6 +354,9 @@ func (r *run) recoverPending(ctx context.Context, users []identity.User, known m
 		if errors.Is(out.err, sink.ErrUnauthorized) {
 			return &HintError{Err: fmt.Errorf("omni refused the API key; stopping the run: %w", out.err), Hint: hintUnauthorized}
 		}
+		if errors.Is(out.err, sink.ErrHalt) {
+			return fmt.Errorf("stopping the run: %w", out.err)
+		}
 	}
 	return nil
 }

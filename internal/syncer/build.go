@@ -104,6 +104,7 @@ func NewSink(cfg *config.Config, w Wiring) (*sink.Client, error) {
 		Timeout:           cfg.SCIM.Timeout.D(),
 		MaxAttempts:       cfg.SCIM.MaxAttempts,
 		MaxElapsed:        cfg.SCIM.MaxElapsed.D(),
+		RootCAFile:        cfg.SCIM.RootCAFile,
 		Logger:            w.Log.With().Str("component", "scim").Logger(),
 		UserAgent:         w.UserAgent,
 		Sleep:             w.Sleep,

@@ -187,6 +187,11 @@ func (s *Syncer) Run(ctx context.Context) (*Report, error) {
 	case s.Store == nil:
 		return rep, errors.New("a database is required unless --dry-run")
 	}
+	if b, ok := s.Sink.(interface{ ResetBreaker() }); ok {
+		// Each run judges Omni afresh: the failures that stopped the last
+		// run's writes do not stop this one's before it has tried.
+		b.ResetBreaker()
+	}
 	release, ok, err := r.store.TryLock(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("take run lock: %w", err)
