@@ -20,11 +20,23 @@ type AuditEvent struct {
 	SCIMID     string
 	UserName   string
 	Changes    map[string]Change
-	Outcome    string // must not be empty
+	Outcome    AuditOutcome // must not be empty
 	HTTPStatus int
 	Error      string
 	Detail     string
 }
+
+// AuditOutcome is what came of an audited event.
+type AuditOutcome string
+
+const (
+	AuditOK      AuditOutcome = "ok"
+	AuditFailed  AuditOutcome = "failed"
+	AuditUnknown AuditOutcome = "unknown" // the write may or may not have been applied
+	AuditSkipped AuditOutcome = "skipped"
+	AuditTripped AuditOutcome = "tripped"
+	AuditAllowed AuditOutcome = "allowed"
+)
 
 // Change is one field's value before and after a write.
 type Change struct {

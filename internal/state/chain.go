@@ -76,7 +76,7 @@ func newAuditRow(ev AuditEvent) auditRow {
 		runID:  pgtype.Int8{Int64: ev.RunID, Valid: ev.RunID != 0},
 		at:     at.UTC().Truncate(time.Microsecond),
 		action: ev.Action, ldapID: ev.LDAPID, scimID: ev.SCIMID, userName: ev.UserName,
-		changes: changes, outcome: ev.Outcome, httpStatus: ev.HTTPStatus,
+		changes: changes, outcome: string(ev.Outcome), httpStatus: ev.HTTPStatus,
 		errText: bound(ev.Error), detail: bound(ev.Detail),
 	}
 }

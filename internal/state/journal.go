@@ -14,21 +14,37 @@ import (
 type Op struct {
 	ID         int64
 	RunID      int64
-	Kind       string // create, update, reactivate, deactivate, delete, adopt
+	Kind       OpKind
 	LDAPID     string
 	UserName   string
 	SCIMID     string
-	Status     string // pending, done, failed
+	Status     OpStatus
 	HTTPStatus int
 	Error      string
 	CreatedAt  time.Time
 }
 
-// Operation statuses.
+// OpKind is the kind of a journaled write, as operations.kind's CHECK lists
+// it.
+type OpKind string
+
 const (
-	OpPending = "pending"
-	OpDone    = "done"
-	OpFailed  = "failed"
+	OpCreate     OpKind = "create"
+	OpAdopt      OpKind = "adopt"
+	OpUpdate     OpKind = "update"
+	OpReactivate OpKind = "reactivate"
+	OpDeactivate OpKind = "deactivate"
+	OpDelete     OpKind = "delete"
+)
+
+// OpStatus is where a journaled write stands, as operations.status's CHECK
+// lists it.
+type OpStatus string
+
+const (
+	OpPending OpStatus = "pending"
+	OpDone    OpStatus = "done"
+	OpFailed  OpStatus = "failed"
 )
 
 // BeginOp journals op as pending and returns it with its ID. It commits
@@ -65,8 +81,8 @@ func (s *Store) CompleteOp(ctx context.Context, op Op, link *identity.Linked, ev
 		tag, err := tx.Exec(ctx, `
 			UPDATE operations SET status = $2, http_status = $3, scim_id = coalesce(nullif($4, ''), scim_id),
 				error = $5, completed_at = now()
-			WHERE id = $1 AND status = 'pending'`,
-			op.ID, op.Status, op.HTTPStatus, op.SCIMID, opErr)
+			WHERE id = $1 AND status = $6`,
+			op.ID, op.Status, op.HTTPStatus, op.SCIMID, opErr, OpPending)
 		if err != nil {
 			return err
 		}
@@ -112,7 +128,7 @@ func (s *Store) PendingOps(ctx context.Context) ([]Op, error) {
 	defer cancel()
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, run_id, kind, ldap_id, user_name, scim_id, status, http_status, error, created_at
-		FROM operations WHERE status = 'pending' ORDER BY id`)
+		FROM operations WHERE status = $1 ORDER BY id`, OpPending)
 	if err != nil {
 		return nil, fmt.Errorf("load pending operations: %w", err)
 	}

@@ -17,7 +17,7 @@ type Run struct {
 	FinishedAt     time.Time
 	DryRun         bool
 	Trigger        string
-	Outcome        string
+	Outcome        RunOutcome
 	SourceComplete bool
 	SourceCount    int
 	Created        int
@@ -31,13 +31,25 @@ type Run struct {
 	Error          string
 }
 
-// OutcomeRunning is the outcome of a run that has started and not finished;
-// a run left so was interrupted by a crash.
-const OutcomeRunning = "running"
+// RunOutcome is how a run ended, as sync_runs.outcome's CHECK lists it.
+type RunOutcome string
 
-// OutcomeCrashed is the outcome a run gets when it was left running and a
-// later run, holding the run lock, found it so.
-const OutcomeCrashed = "crashed"
+const (
+	// OutcomeRunning: started and not finished; a run left so was
+	// interrupted by a crash.
+	OutcomeRunning RunOutcome = "running"
+	OutcomeSuccess RunOutcome = "success"
+	// OutcomePartial: something failed or a guard tripped; what could be
+	// done was done.
+	OutcomePartial     RunOutcome = "partial"
+	OutcomeFailed      RunOutcome = "failed"
+	OutcomeInterrupted RunOutcome = "interrupted"
+	// OutcomeSkipped: another replica held the run lock.
+	OutcomeSkipped RunOutcome = "skipped"
+	// OutcomeCrashed: left running, and found so by a later run holding
+	// the run lock.
+	OutcomeCrashed RunOutcome = "crashed"
+)
 
 // StartRun records r as running and returns it with its ID and start time
 // (now, unless r has one). Runs an earlier process left running are closed
@@ -98,8 +110,8 @@ func (s *Store) LastGoodRun(ctx context.Context) (r Run, ok bool, err error) {
 	defer cancel()
 	row := s.pool.QueryRow(ctx, `
 		SELECT `+runColumns+` FROM sync_runs
-		WHERE NOT dry_run AND source_complete AND outcome IN ('success', 'partial')
-		ORDER BY id DESC LIMIT 1`)
+		WHERE NOT dry_run AND source_complete AND outcome IN ($1, $2)
+		ORDER BY id DESC LIMIT 1`, OutcomeSuccess, OutcomePartial)
 	r, err = scanRun(row)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Run{}, false, nil

@@ -43,7 +43,7 @@ func (s *Store) RecordSkips(ctx context.Context, runID int64, at time.Time, skip
 			continue
 		}
 		changed = append(changed, sk)
-		evs = append(evs, AuditEvent{RunID: runID, At: at, Action: ActionSkip, LDAPID: sk.ID, Outcome: "skipped",
+		evs = append(evs, AuditEvent{RunID: runID, At: at, Action: ActionSkip, LDAPID: sk.ID, Outcome: AuditSkipped,
 			Detail: fmt.Sprintf("%s: %s: %s", sk.DN, sk.Reason, sk.Detail)})
 	}
 	skipped := len(evs)
@@ -52,7 +52,7 @@ func (s *Store) RecordSkips(ctx context.Context, runID int64, at time.Time, skip
 		for key, prev := range known {
 			if !now[key] {
 				resolved = append(resolved, key)
-				evs = append(evs, AuditEvent{RunID: runID, At: at, Action: ActionSkipResolved, LDAPID: prev.ID, Outcome: "ok",
+				evs = append(evs, AuditEvent{RunID: runID, At: at, Action: ActionSkipResolved, LDAPID: prev.ID, Outcome: AuditOK,
 					Detail: fmt.Sprintf("%s: no longer skipped (was %s)", prev.DN, prev.Reason)})
 			}
 		}

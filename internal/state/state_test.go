@@ -537,7 +537,7 @@ func TestCompleteOp(t *testing.T) {
 	if err := s.pool.QueryRow(ctx, "SELECT status, http_status, error FROM operations WHERE id = $1", failOp.ID).Scan(&status, &httpStatus, &stored); err != nil {
 		t.Fatal(err)
 	}
-	if status != OpFailed || httpStatus != 400 || len(stored) > maxText || !strings.HasPrefix(stored, "bad value") {
+	if status != string(OpFailed) || httpStatus != 400 || len(stored) > maxText || !strings.HasPrefix(stored, "bad value") {
 		t.Errorf("failed operation stored as %s/%d with %d bytes of error", status, httpStatus, len(stored))
 	}
 	evs, err = s.ListAudit(ctx, AuditFilter{RunID: run})
@@ -644,7 +644,7 @@ func TestSetMissing(t *testing.T) {
 
 func TestRunsAndLastGoodRun(t *testing.T) {
 	type runSpec struct {
-		outcome  string
+		outcome  RunOutcome
 		dryRun   bool
 		complete bool
 		count    int

@@ -14,19 +14,19 @@ import (
 	"github.com/syncd-dev/syncd/internal/state"
 )
 
-// Journal operation kinds and audit actions.
+// Journal operation kinds, which are also the audit actions of the writes.
 const (
-	actCreate     = "create"
-	actAdopt      = "adopt"
-	actUpdate     = "update"
-	actReactivate = "reactivate"
-	actDeactivate = "deactivate"
-	actDelete     = "delete"
+	actCreate     = state.OpCreate
+	actAdopt      = state.OpAdopt
+	actUpdate     = state.OpUpdate
+	actReactivate = state.OpReactivate
+	actDeactivate = state.OpDeactivate
+	actDelete     = state.OpDelete
 )
 
 // outcome of one operation, as the journal and audit record it.
 type outcome struct {
-	action string
+	action state.OpKind
 	link   *identity.Linked // the state to store; nil leaves state as it was
 	status int
 	err    error
@@ -43,7 +43,7 @@ type outcome struct {
 // state cannot be written); a failed operation is recorded and the run goes
 // on.
 func (r *run) apply(ctx context.Context, op diff.Op) error {
-	kind := string(op.Kind)
+	kind := state.OpKind(op.Kind)
 	if op.Kind == diff.Deprovision {
 		kind = actDeactivate
 		if deprovisionMode(r.opts) == DeprovisionDelete {
@@ -81,15 +81,15 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 		out.action = kind
 	}
 
-	res := OpResult{Action: out.action, UserName: op.User.UserName, ID: op.User.ID, Outcome: "ok", Status: out.status}
+	res := OpResult{Action: out.action, UserName: op.User.UserName, ID: op.User.ID, Outcome: state.AuditOK, Status: out.status}
 	jop.Status, jop.HTTPStatus = state.OpDone, out.status
 	if out.link != nil {
 		jop.SCIMID, res.SCIMID = out.link.SCIMID, out.link.SCIMID
 	} else if op.Known != nil {
 		res.SCIMID = op.Known.SCIMID
 	}
-	ev := state.AuditEvent{RunID: r.rep.RunID, At: r.clock(), Action: out.action, LDAPID: op.User.ID,
-		SCIMID: jop.SCIMID, UserName: op.User.UserName, Outcome: "ok", HTTPStatus: out.status, Detail: out.detail}
+	ev := state.AuditEvent{RunID: r.rep.RunID, At: r.clock(), Action: string(out.action), LDAPID: op.User.ID,
+		SCIMID: jop.SCIMID, UserName: op.User.UserName, Outcome: state.AuditOK, HTTPStatus: out.status, Detail: out.detail}
 	if len(op.Changes) > 0 {
 		ev.Changes = make(map[string]state.Change, len(op.Changes))
 		for _, c := range op.Changes {
@@ -101,8 +101,8 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 	}
 	if out.err != nil {
 		jop.Status, jop.Error = state.OpFailed, out.err.Error()
-		res.Outcome, res.Error = "failed", out.err.Error()
-		ev.Outcome, ev.Error = "failed", out.err.Error()
+		res.Outcome, res.Error = state.AuditFailed, out.err.Error()
+		ev.Outcome, ev.Error = state.AuditFailed, out.err.Error()
 		if out.fix != "" {
 			res.Error = out.err.Error() + "; to fix: " + out.fix
 			ev.Detail = strings.TrimPrefix(ev.Detail+"; to fix: "+out.fix, "; ")
@@ -115,8 +115,8 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 		// Omni may or may not have applied it: the journal entry stays
 		// pending, and the next run settles it (a create by looking the
 		// user up) before planning anything for this user.
-		res.Outcome = "unknown"
-		ev.Outcome = "unknown"
+		res.Outcome = state.AuditUnknown
+		ev.Outcome = state.AuditUnknown
 		ev.Detail = strings.TrimPrefix(ev.Detail+"; outcome unknown, left pending for the next run to settle", "; ")
 		r.audit(ctx, ev)
 	} else if err := r.complete(ctx, jop, out.link, ev); err != nil {
@@ -124,7 +124,7 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 	}
 	r.noteHeld(ctx, op, out)
 	r.rep.Results = append(r.rep.Results, res)
-	r.metrics.observeOp(out.action, res.Outcome)
+	r.metrics.observeOp(string(out.action), string(res.Outcome))
 	log := r.log.Info()
 	if out.err != nil {
 		log = r.log.Error().Str("error", out.err.Error())
@@ -148,9 +148,9 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 			r.rep.Counts.Deprovisioned++
 		}
 	}
-	log.Int64("run", r.rep.RunID).Bool("dry_run", r.opts.DryRun).Str("action", out.action).
+	log.Int64("run", r.rep.RunID).Bool("dry_run", r.opts.DryRun).Str("action", string(out.action)).
 		Str("user", op.User.UserName).Str("id", op.User.ID).Str("scim_id", res.SCIMID).
-		Int("status", out.status).Str("outcome", res.Outcome).Msg("operation")
+		Int("status", out.status).Str("outcome", string(res.Outcome)).Msg("operation")
 	if errors.Is(out.err, sink.ErrUnauthorized) {
 		return &HintError{Err: fmt.Errorf("omni refused the API key; stopping the run: %w", out.err), Hint: hintUnauthorized}
 	}
@@ -172,7 +172,7 @@ func (r *run) complete(ctx context.Context, jop state.Op, link *identity.Linked,
 	}
 	msg := "the answer could not be stored: " + err.Error()
 	jop.Status, jop.Error = state.OpFailed, msg
-	ev.Outcome, ev.Error = "failed", msg
+	ev.Outcome, ev.Error = state.AuditFailed, msg
 	if err2 := r.store.CompleteOp(ctx, jop, nil, ev); err2 != nil {
 		return errors.Join(err, err2)
 	}
@@ -291,7 +291,7 @@ func (r *run) reactivate(ctx context.Context, op diff.Op) outcome {
 	return outcome{status: 200, link: linkOf(op.User, k.SCIMID, k.Origin)}
 }
 
-func (r *run) deprovision(ctx context.Context, op diff.Op, kind string) outcome {
+func (r *run) deprovision(ctx context.Context, op diff.Op, kind state.OpKind) outcome {
 	k := *op.Known
 	var err error
 	status := 200
@@ -332,13 +332,13 @@ func (r *run) recoverPending(ctx context.Context, users []identity.User, known m
 	for _, op := range pending {
 		out := r.settle(ctx, op, known, byID)
 		op.Status, op.HTTPStatus = state.OpDone, out.status
-		ev := state.AuditEvent{RunID: r.rep.RunID, At: r.clock(), Action: "recover_" + op.Kind, LDAPID: op.LDAPID,
-			SCIMID: op.SCIMID, UserName: op.UserName, Outcome: "ok", HTTPStatus: out.status, Detail: out.detail}
+		ev := state.AuditEvent{RunID: r.rep.RunID, At: r.clock(), Action: "recover_" + string(op.Kind), LDAPID: op.LDAPID,
+			SCIMID: op.SCIMID, UserName: op.UserName, Outcome: state.AuditOK, HTTPStatus: out.status, Detail: out.detail}
 		if out.link != nil {
 			op.SCIMID, ev.SCIMID = out.link.SCIMID, out.link.SCIMID
 		}
 		if out.err != nil {
-			op.Status, op.Error, ev.Outcome, ev.Error = state.OpFailed, out.err.Error(), "failed", out.err.Error()
+			op.Status, op.Error, ev.Outcome, ev.Error = state.OpFailed, out.err.Error(), state.AuditFailed, out.err.Error()
 		}
 		if err := r.complete(ctx, op, out.link, ev); err != nil {
 			// Set aside: the entry stays pending and is tried again next
@@ -346,11 +346,11 @@ func (r *run) recoverPending(ctx context.Context, users []identity.User, known m
 			r.log.Error().Err(err).Int64("op", op.ID).Str("user", op.UserName).Msg("pending operation could not be settled; set aside")
 			continue
 		}
-		if out.link != nil && ev.Outcome == "ok" {
+		if out.link != nil && ev.Outcome == state.AuditOK {
 			known[out.link.ID] = *out.link
 		}
 		r.log.Info().Int64("run", r.rep.RunID).Str("action", ev.Action).Str("user", op.UserName).
-			Str("scim_id", ev.SCIMID).Str("outcome", ev.Outcome).Str("detail", out.detail).Msg("pending operation settled")
+			Str("scim_id", ev.SCIMID).Str("outcome", string(ev.Outcome)).Str("detail", out.detail).Msg("pending operation settled")
 		if errors.Is(out.err, sink.ErrUnauthorized) {
 			return &HintError{Err: fmt.Errorf("omni refused the API key; stopping the run: %w", out.err), Hint: hintUnauthorized}
 		}

@@ -100,7 +100,7 @@ func (m *Metrics) observeSkipped() {
 	if m == nil {
 		return
 	}
-	m.Runs.WithLabelValues(OutcomeSkipped).Inc()
+	m.Runs.WithLabelValues(string(OutcomeSkipped)).Inc()
 }
 
 func (m *Metrics) observeUnfixable() {
@@ -121,7 +121,7 @@ func (m *Metrics) observeRun(rep *Report) {
 	if m == nil || rep.DryRun {
 		return
 	}
-	m.Runs.WithLabelValues(rep.Outcome).Inc()
+	m.Runs.WithLabelValues(string(rep.Outcome)).Inc()
 	m.RunDuration.Observe(rep.Duration.Seconds())
 	if len(rep.GuardTrips) > 0 {
 		m.GuardTrips.Inc()

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/syncd-dev/syncd/internal/diff"
+	"github.com/syncd-dev/syncd/internal/state"
 )
 
 // WriteText prints a plan (and, after a real run, its outcome) for a person:
@@ -67,7 +68,7 @@ func WriteText(w io.Writer, rep *Report) error {
 		fmt.Fprintf(&b, "Applied: %d created, %d adopted, %d updated, %d reactivated, %d deprovisioned, %d failed.\n",
 			c.Created, c.Adopted, c.Updated, c.Reactivated, c.Deprovisioned, c.Failed)
 		for _, r := range rep.Results {
-			if r.Outcome != "ok" {
+			if r.Outcome != state.AuditOK {
 				fmt.Fprintf(&b, "! failed %s %s: %s\n", r.Action, r.UserName, r.Error)
 			}
 		}

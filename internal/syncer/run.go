@@ -96,7 +96,7 @@ func (r *run) do(ctx context.Context) error {
 	}, r.policy())
 	plan, trips := d.Plan, d.Trips
 	for _, o := range d.Overrides {
-		r.audit(ctx, state.AuditEvent{Action: "guard_override", Outcome: "allowed", Detail: o + "; overridden by --allow-mass-deprovision"})
+		r.audit(ctx, state.AuditEvent{Action: "guard_override", Outcome: state.AuditAllowed, Detail: o + "; overridden by --allow-mass-deprovision"})
 		r.log.Warn().Str("guard", o).Msg("deprovision cap overridden by --allow-mass-deprovision")
 	}
 	r.rep.InScope, r.rep.Skipped = len(d.Users), d.Skipped
@@ -218,7 +218,7 @@ func (r *run) recordSkippedAndTrips(ctx context.Context, complete bool) error {
 	}
 	evs := make([]state.AuditEvent, 0, len(r.rep.GuardTrips))
 	for _, t := range r.rep.GuardTrips {
-		evs = append(evs, state.AuditEvent{Action: "guard", Outcome: "tripped", Detail: t})
+		evs = append(evs, state.AuditEvent{Action: "guard", Outcome: state.AuditTripped, Detail: t})
 	}
 	r.audit(ctx, evs...)
 	return nil

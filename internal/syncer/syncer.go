@@ -17,6 +17,7 @@ import (
 	"github.com/syncd-dev/syncd/internal/identity"
 	"github.com/syncd-dev/syncd/internal/sink"
 	"github.com/syncd-dev/syncd/internal/source"
+	"github.com/syncd-dev/syncd/internal/state"
 )
 
 // Source reads the users in scope from the directory.
@@ -41,11 +42,11 @@ type Lister interface {
 
 // Outcomes of a run.
 const (
-	OutcomeSuccess     = "success"
-	OutcomePartial     = "partial" // something failed or a guard tripped; what could be done was done
-	OutcomeFailed      = "failed"
-	OutcomeInterrupted = "interrupted"
-	OutcomeSkipped     = "skipped" // another replica holds the lock
+	OutcomeSuccess     = state.OutcomeSuccess
+	OutcomePartial     = state.OutcomePartial // something failed or a guard tripped; what could be done was done
+	OutcomeFailed      = state.OutcomeFailed
+	OutcomeInterrupted = state.OutcomeInterrupted
+	OutcomeSkipped     = state.OutcomeSkipped // another replica holds the lock
 )
 
 // Deprovision modes.
@@ -118,7 +119,7 @@ const hintUnauthorized = "check scim.token: Omni needs an organisation API key (
 type Report struct {
 	RunID      int64              `json:"runId,omitempty"`
 	DryRun     bool               `json:"dryRun"`
-	Outcome    string             `json:"outcome"`
+	Outcome    state.RunOutcome   `json:"outcome"`
 	StartedAt  time.Time          `json:"startedAt"`
 	Duration   time.Duration      `json:"-"`
 	Entries    int                `json:"entries"`
@@ -150,13 +151,13 @@ type Counts struct {
 
 // OpResult is the outcome of one applied operation.
 type OpResult struct {
-	Action   string `json:"action"`
-	UserName string `json:"userName"`
-	ID       string `json:"id"`
-	SCIMID   string `json:"scimId,omitempty"`
-	Outcome  string `json:"outcome"`
-	Status   int    `json:"httpStatus,omitempty"`
-	Error    string `json:"error,omitempty"`
+	Action   state.OpKind       `json:"action"`
+	UserName string             `json:"userName"`
+	ID       string             `json:"id"`
+	SCIMID   string             `json:"scimId,omitempty"`
+	Outcome  state.AuditOutcome `json:"outcome"`
+	Status   int                `json:"httpStatus,omitempty"`
+	Error    string             `json:"error,omitempty"`
 }
 
 func (s *Syncer) now() time.Time {
@@ -266,7 +267,7 @@ func (r *run) finish(ctx context.Context, err error) {
 		ev = r.log.Debug()
 	}
 	p := rep.Plan
-	ev.Int64("run", rep.RunID).Bool("dry_run", rep.DryRun).Str("outcome", rep.Outcome).
+	ev.Int64("run", rep.RunID).Bool("dry_run", rep.DryRun).Str("outcome", string(rep.Outcome)).
 		Int("entries", rep.Entries).Int("in_scope", rep.InScope).Int("skipped", len(rep.Skipped)).
 		Int("create", len(p.Create)).Int("update", len(p.Update)).Int("reactivate", len(p.Reactivate)).
 		Int("deprovision", len(p.Deprovision)).Int("waiting", len(p.Waiting)).Int("held", len(p.Held)).
