@@ -1,6 +1,6 @@
 // Package omnitest is a stand-in for Omni's SCIM 2.0 users API, because Omni
 // itself cannot be reached from tests or demos. It keeps users in memory and
-// answers as reference/omni-scim.md documents: both path casings, Omni's
+// answers as docs/omni-api.md documents: both path casings, Omni's
 // non-SCIM error body (with the standard SCIM error where a client must parse
 // that too), 409 on a duplicate email, paginated and filtered listing, PUT
 // that resets what it leaves out, irreversible deactivation, an enforced
