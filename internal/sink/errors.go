@@ -69,6 +69,31 @@ func (e *Error) Unwrap() error {
 	return nil
 }
 
+// What an answer means, beside its status (kept for the audit row): matched
+// with errors.Is against any error from the Client.
+var (
+	// ErrExists: Omni already has a user with this userName (409).
+	ErrExists = errors.New("scim: a user with this userName already exists")
+	// ErrNotFound: no such user (404).
+	ErrNotFound = errors.New("scim: no such user")
+	// ErrInvalid: Omni judged the request's values invalid (400); sending
+	// them again cannot help.
+	ErrInvalid = errors.New("scim: the values were refused as invalid")
+)
+
+// Is lets errors.Is match an answer by its meaning.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrExists:
+		return e.Status == http.StatusConflict
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
+	case ErrInvalid:
+		return e.Status == http.StatusBadRequest
+	}
+	return false
+}
+
 // IsStatus reports whether err is, or wraps, an *Error with that status.
 func IsStatus(err error, status int) bool {
 	var e *Error

@@ -196,9 +196,9 @@ func (r *run) createOrAdopt(ctx context.Context, u identity.User, detail string)
 	if err == nil {
 		return outcome{action: actCreate, status: 201, detail: detail, link: linkOf(u, created.ID, identity.OriginCreated)}
 	}
-	if !sink.IsStatus(err, 409) {
+	if !errors.Is(err, sink.ErrExists) {
 		out := outcome{action: actCreate, status: statusOf(err), err: err, detail: detail}
-		if sink.IsStatus(err, 400) {
+		if errors.Is(err, sink.ErrInvalid) {
 			out.fix = "Omni refused the values; correct the directory entry"
 		}
 		return out
@@ -249,15 +249,15 @@ func (r *run) update(ctx context.Context, op diff.Op) outcome {
 	k := *op.Known
 	if _, err := r.sink.Replace(ctx, k.SCIMID, op.User); err != nil {
 		switch {
-		case sink.IsStatus(err, 404):
+		case errors.Is(err, sink.ErrNotFound):
 			// Someone removed the user in Omni. Record it as deprovisioned so
 			// that the next run recreates it if it should exist.
 			k.Status = identity.StatusDeprovisioned
 			return outcome{status: 404, err: fmt.Errorf("user no longer exists in Omni: %w", err), link: &k}
-		case sink.IsStatus(err, 409):
+		case errors.Is(err, sink.ErrExists):
 			return outcome{status: 409, err: err,
 				fix: "another Omni user already holds " + op.User.UserName + "; remove or rename that user in Omni, or correct the directory entry"}
-		case sink.IsStatus(err, 400):
+		case errors.Is(err, sink.ErrInvalid):
 			return outcome{status: 400, err: err, fix: "Omni refused the values; correct the directory entry"}
 		}
 		return outcome{status: statusOf(err), err: err}
@@ -301,7 +301,7 @@ func (r *run) deprovision(ctx context.Context, op diff.Op, kind state.OpKind) ou
 		err = r.sink.SetActive(ctx, k.SCIMID, false)
 	}
 	detail := ""
-	if sink.IsStatus(err, 404) {
+	if errors.Is(err, sink.ErrNotFound) {
 		err, status, detail = nil, 404, "already gone from Omni"
 	}
 	if err != nil {
@@ -394,7 +394,7 @@ func (r *run) settle(ctx context.Context, op state.Op, known map[string]identity
 			return outcome{status: 200, detail: "already recorded"}
 		}
 		ou, err := r.sink.Get(ctx, k.SCIMID)
-		if sink.IsStatus(err, 404) || (err == nil && !ou.Active) {
+		if errors.Is(err, sink.ErrNotFound) || (err == nil && !ou.Active) {
 			k.Status = identity.StatusDeprovisioned
 			return outcome{status: 200, link: &k, detail: "interrupted after it reached Omni; recorded as deprovisioned"}
 		}

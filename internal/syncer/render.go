@@ -122,43 +122,75 @@ func jsonOps(ops []diff.Op) []jsonOp {
 	return out
 }
 
-func jsonReport(rep *Report) any {
+// jsonReportDoc is the JSON report. Fields are in name order, so the
+// document reads the same as it always has.
+type jsonReportDoc struct {
+	Blocked     []jsonOp    `json:"blocked"`
+	Counts      *Counts     `json:"counts,omitempty"`
+	Create      []jsonOp    `json:"create"`
+	Deprovision []jsonOp    `json:"deprovision"`
+	Mode        string      `json:"deprovisionMode"`
+	DryRun      bool        `json:"dryRun"`
+	Error       string      `json:"error,omitempty"`
+	GuardTrips  []string    `json:"guardTrips"`
+	Held        []jsonOp    `json:"held"`
+	Incomplete  string      `json:"incomplete,omitempty"`
+	Outcome     string      `json:"outcome"`
+	Reactivate  []jsonOp    `json:"reactivate"`
+	Results     *[]OpResult `json:"results,omitempty"`
+	RunID       int64       `json:"runId,omitempty"`
+	Skipped     any         `json:"skipped"`
+	Summary     jsonSummary `json:"summary"`
+	Unmanaged   []string    `json:"unmanaged"`
+	Update      []jsonOp    `json:"update"`
+	Waiting     []jsonOp    `json:"waiting"`
+}
+
+type jsonSummary struct {
+	Blocked     int `json:"blocked"`
+	Create      int `json:"create"`
+	Deprovision int `json:"deprovision"`
+	Entries     int `json:"entries"`
+	Held        int `json:"held"`
+	InScope     int `json:"inScope"`
+	Reactivate  int `json:"reactivate"`
+	Skipped     int `json:"skipped"`
+	Unchanged   int `json:"unchanged"`
+	Update      int `json:"update"`
+	Waiting     int `json:"waiting"`
+}
+
+func jsonReport(rep *Report) jsonReportDoc {
 	p := &rep.Plan
 	unmanaged := make([]string, 0, len(rep.Unmanaged))
 	for _, u := range rep.Unmanaged {
 		unmanaged = append(unmanaged, u.UserName)
 	}
-	out := map[string]any{
-		"dryRun":          rep.DryRun,
-		"outcome":         rep.Outcome,
-		"deprovisionMode": rep.Deprovision,
-		"create":          jsonOps(p.Create),
-		"update":          jsonOps(p.Update),
-		"reactivate":      jsonOps(p.Reactivate),
-		"deprovision":     jsonOps(p.Deprovision),
-		"waiting":         jsonOps(p.Waiting),
-		"held":            jsonOps(p.Held),
-		"blocked":         jsonOps(p.Blocked),
-		"skipped":         rep.Skipped,
-		"unmanaged":       unmanaged,
-		"guardTrips":      rep.GuardTrips,
-		"summary": map[string]int{
-			"entries": rep.Entries, "inScope": rep.InScope,
-			"create": len(p.Create), "update": len(p.Update), "reactivate": len(p.Reactivate),
-			"deprovision": len(p.Deprovision), "waiting": len(p.Waiting), "held": len(p.Held), "blocked": len(p.Blocked),
-			"unchanged": p.Unchanged, "skipped": len(rep.Skipped),
+	out := jsonReportDoc{
+		DryRun:      rep.DryRun,
+		Outcome:     string(rep.Outcome),
+		Mode:        rep.Deprovision,
+		Create:      jsonOps(p.Create),
+		Update:      jsonOps(p.Update),
+		Reactivate:  jsonOps(p.Reactivate),
+		Deprovision: jsonOps(p.Deprovision),
+		Waiting:     jsonOps(p.Waiting),
+		Held:        jsonOps(p.Held),
+		Blocked:     jsonOps(p.Blocked),
+		Skipped:     rep.Skipped,
+		Unmanaged:   unmanaged,
+		GuardTrips:  rep.GuardTrips,
+		Incomplete:  rep.Incomplete,
+		Error:       rep.Error,
+		Summary: jsonSummary{
+			Entries: rep.Entries, InScope: rep.InScope,
+			Create: len(p.Create), Update: len(p.Update), Reactivate: len(p.Reactivate),
+			Deprovision: len(p.Deprovision), Waiting: len(p.Waiting), Held: len(p.Held), Blocked: len(p.Blocked),
+			Unchanged: p.Unchanged, Skipped: len(rep.Skipped),
 		},
 	}
-	if rep.Incomplete != "" {
-		out["incomplete"] = rep.Incomplete
-	}
 	if !rep.DryRun {
-		out["runId"] = rep.RunID
-		out["counts"] = rep.Counts
-		out["results"] = rep.Results
-	}
-	if rep.Error != "" {
-		out["error"] = rep.Error
+		out.RunID, out.Counts, out.Results = rep.RunID, &rep.Counts, &rep.Results
 	}
 	return out
 }

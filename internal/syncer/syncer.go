@@ -115,28 +115,29 @@ func Hint(err error) string {
 // hintUnauthorized is the hint for a key Omni refuses.
 const hintUnauthorized = "check scim.token: Omni needs an organisation API key (Settings > API Keys); personal access tokens are refused"
 
-// Report is what one run did (or, for a dry run, would do).
+// Report is what one run did (or, for a dry run, would do). WriteText and
+// WriteJSON render it.
 type Report struct {
-	RunID      int64              `json:"runId,omitempty"`
-	DryRun     bool               `json:"dryRun"`
-	Outcome    state.RunOutcome   `json:"outcome"`
-	StartedAt  time.Time          `json:"startedAt"`
-	Duration   time.Duration      `json:"-"`
-	Entries    int                `json:"entries"`
-	InScope    int                `json:"inScope"`
-	Incomplete string             `json:"incomplete,omitempty"`
-	Skipped    []identity.Skipped `json:"skipped"`
-	Plan       diff.Plan          `json:"plan"`
+	RunID      int64
+	DryRun     bool
+	Outcome    state.RunOutcome
+	StartedAt  time.Time
+	Duration   time.Duration
+	Entries    int
+	InScope    int
+	Incomplete string
+	Skipped    []identity.Skipped
+	Plan       diff.Plan
 	// Deprovision is the mode deprovisions are carried out in.
-	Deprovision string `json:"deprovisionMode"`
+	Deprovision string
 	// GuardTrips says why deprovisions were held back, if they were.
-	GuardTrips []string `json:"guardTrips"`
+	GuardTrips []string
 	// Unmanaged lists Omni users a dry run without a database could not
 	// match to the directory; nothing is planned for them.
-	Unmanaged []sink.User `json:"unmanaged,omitempty"`
-	Results   []OpResult  `json:"results,omitempty"`
-	Counts    Counts      `json:"counts"`
-	Error     string      `json:"error,omitempty"`
+	Unmanaged []sink.User
+	Results   []OpResult
+	Counts    Counts
+	Error     string
 }
 
 // Counts are the operations a run carried out, by kind, and those that failed.
