@@ -131,9 +131,18 @@ func (c *Client) retry(ctx context.Context, o *op, fn func(context.Context) erro
 		if c.now().Add(delay).After(deadline) {
 			return o.giveUp(attempt, fmt.Errorf("next retry would pass the %s budget: %w", c.maxElapsed, err))
 		}
+		if stopping(ctx) {
+			return o.giveUp(attempt, fmt.Errorf("%w: %w", ErrStopped, err))
+		}
 		c.log.Warn().Str("method", o.method).Int("attempt", attempt).
 			Dur("retry_in", delay).Str("error", err.Error()).Msg("scim request failed; retrying")
-		if serr := c.sleep(ctx, delay); serr != nil {
+		wctx, cancel := untilStop(ctx)
+		serr := c.sleep(wctx, delay)
+		cancel()
+		if stopping(ctx) {
+			return o.giveUp(attempt, fmt.Errorf("%w: %w", ErrStopped, err))
+		}
+		if serr != nil {
 			return o.giveUp(attempt, fmt.Errorf("%w: %w", serr, err))
 		}
 	}

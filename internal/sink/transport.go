@@ -60,7 +60,16 @@ func (c *Client) send(ctx context.Context, method, rel, query string, body []byt
 // exchanges as *transportError.
 func (c *Client) attempt(ctx context.Context, method, rel, query string, body []byte) (*response, error) {
 	check := func(pause time.Duration) error { return c.checkWait(ctx, pause, nil) }
-	if err := c.lim.wait(ctx, c.now, c.sleep, check); err != nil {
+	if stopping(ctx) {
+		return nil, ErrStopped
+	}
+	wctx, wcancel := untilStop(ctx)
+	err := c.lim.wait(wctx, c.now, c.sleep, check)
+	wcancel()
+	if stopping(ctx) {
+		return nil, ErrStopped
+	}
+	if err != nil {
 		return nil, err
 	}
 	actx, cancel := context.WithTimeout(ctx, c.timeout)

@@ -66,6 +66,9 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 	// that its outcome is known and recorded; it is still bounded.
 	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opTimeout())
 	defer cancel()
+	// A stop signal lets the attempt in flight finish, but no new attempt
+	// is made: the operation ends within one attempt's timeout.
+	octx = sink.WithStop(octx, ctx.Done())
 	var out outcome
 	switch op.Kind {
 	case diff.Create:
