@@ -132,11 +132,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return syncCmd(ctx, cfg, log, stdout, syncFlags{once: *once, dryRun: *dryRun, json: *output == "json", allowMass: *allowMass})
 }
 
+// stopRequested is logged as soon as the sync command is told to stop.
+const stopRequested = "stop requested; letting the request in flight finish"
+
 type syncFlags struct {
 	once, dryRun, json, allowMass bool
 }
 
 func syncCmd(ctx context.Context, cfg *config.Config, log zerolog.Logger, stdout io.Writer, f syncFlags) error {
+	// Say at once that a stop was asked for: the run lets the request in
+	// flight finish and records it before it exits, which can take a while,
+	// and whoever sent the signal should see that it was heard.
+	defer context.AfterFunc(ctx, func() {
+		log.Info().Str("cause", context.Cause(ctx).Error()).Msg(stopRequested)
+	})()
 	dbURL := cfg.State.DatabaseURL.Reveal()
 	if dbURL == "" && !f.dryRun {
 		return &exitError{code: exitConfig, err: errors.New("state.databaseURL: required unless --dry-run"),

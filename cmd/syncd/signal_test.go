@@ -3,14 +3,16 @@ package main
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/syncd-dev/syncd/internal/state"
-	"github.com/syncd-dev/syncd/internal/testsupport/omnitest"
 )
 
 // SIGTERM in the middle of a run lets the request in flight finish, records
@@ -22,18 +24,24 @@ func TestSIGTERMFinishesTheRequestInFlight(t *testing.T) {
 	}
 	w := newWorld(t, true, 40)
 	want := w.wantedEmails()
-	// Slow answers keep the run in the middle of its creates for long
-	// enough to be stopped there.
-	const latency = 200 * time.Millisecond
-	w.omni.SetFaults(omnitest.Faults{Latency: latency})
+	// The stand-in holds the third create: two are answered before it, so
+	// the signal lands mid-run with users already made and more to make.
+	// Holds catch successive POSTs; the first two are released already and
+	// let their request straight through.
+	const before = 2
+	for range before {
+		w.omni.Hold(http.MethodPost).Release()
+	}
+	held := w.omni.Hold(http.MethodPost)
 
 	cmd := exec.Command(os.Args[0], "--once", "--config", w.config)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	for k, v := range w.env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	var stdout, stderr syncBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var stdout syncBuffer
+	stderr := &watchBuffer{want: stopRequested, seen: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -47,27 +55,33 @@ func TestSIGTERMFinishesTheRequestInFlight(t *testing.T) {
 		}
 	})
 
-	// The deadlines below only bound a hung test; nothing is asserted about
+	// The timeouts below only bound a hung test; nothing is asserted about
 	// how long anything takes.
-	deadline := time.Now().Add(time.Minute)
-	for w.omni.Stats().Total < 3 {
-		select {
-		case err := <-done:
-			waited = true
-			t.Fatalf("syncd exited before it was signalled: %v\n%s", err, stderr.String())
-		case <-time.After(5 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("syncd sent fewer than 3 requests in a minute")
-		}
+	select {
+	case <-held.Arrived():
+	case err := <-done:
+		waited = true
+		t.Fatalf("syncd exited before its third create: %v\n%s", err, stderr.String())
+	case <-time.After(time.Minute):
+		t.Fatalf("syncd sent no third create in a minute\n%s", stderr.String())
 	}
-	// Requests go one at a time: the next one is now waiting out its
-	// latency, and the signal lands while it is in flight.
-	time.Sleep(latency / 4)
+	// Requests go one at a time, so the held create is the one in flight,
+	// and the ones answered so far are all there are until it is let go.
 	atSignal := w.omni.Stats().Total
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	// Let the create go only once syncd has said it heard the signal, so
+	// that the run is certain to know it is stopping when the answer lands.
+	select {
+	case <-stderr.seen:
+	case err := <-done:
+		waited = true
+		t.Fatalf("syncd exited with its create still held: %v\n%s", err, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("syncd did not log %q within 30s of SIGTERM\n%s", stopRequested, stderr.String())
+	}
+	held.Release()
 	var err error
 	select {
 	case err = <-done:
@@ -90,13 +104,14 @@ func TestSIGTERMFinishesTheRequestInFlight(t *testing.T) {
 	if !summary {
 		t.Errorf("no summary line logs the run as interrupted:\n%s", stderr.String())
 	}
+	// Exactly the creates before the signal and the one in flight reached
+	// Omni; the held one was answered, not abandoned, and no other request
+	// was sent after the signal.
 	omniUsers := w.omni.Users()
-	if len(omniUsers) == 0 || len(omniUsers) >= len(want) {
-		t.Fatalf("Omni has %d of %d users; the signal did not land mid-run", len(omniUsers), len(want))
+	if len(omniUsers) != before+1 || len(omniUsers) >= len(want) {
+		t.Fatalf("Omni has %d of %d users, want %d: the two before the signal and the one in flight", len(omniUsers), len(want), before+1)
 	}
-	// The request in flight was answered, not abandoned, and no other was
-	// sent after the signal.
-	if st := w.omni.Stats(); st.Total != atSignal+1 || st.ByMethodStatus["POST canceled"] != 0 {
+	if st := w.omni.Stats(); st.Total != atSignal+1 || st.ByMethodStatus["POST 201"] != before+1 || st.ByMethodStatus["POST canceled"] != 0 {
 		t.Errorf("%d requests answered when signalled, %d at exit, want one more (the one in flight): %v",
 			atSignal, st.Total, st.ByMethodStatus)
 	}
@@ -137,7 +152,6 @@ func TestSIGTERMFinishesTheRequestInFlight(t *testing.T) {
 		t.Errorf("%d creates audited, %d users in Omni", len(audited), len(omniUsers))
 	}
 
-	w.omni.SetFaults(omnitest.Faults{})
 	w.omni.ResetStats()
 	if code, out, errOut := w.syncd(t, "--once"); code != exitOK {
 		t.Fatalf("the run after the interrupted one: exit %d\n%s\n%s", code, out, errOut)
@@ -153,4 +167,22 @@ func TestSIGTERMFinishesTheRequestInFlight(t *testing.T) {
 	if st := w.omni.Stats(); st.Total != 0 {
 		t.Errorf("a run with nothing to do sent %d requests: %v", st.Total, st.ByMethodStatus)
 	}
+}
+
+// watchBuffer is a syncBuffer that closes seen once what was written to it
+// contains want, so a test can wait for a log line instead of polling. The
+// whole buffer is searched because a pipe may split a line across writes.
+type watchBuffer struct {
+	syncBuffer
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (b *watchBuffer) Write(p []byte) (int, error) {
+	n, err := b.syncBuffer.Write(p)
+	if strings.Contains(b.String(), b.want) {
+		b.once.Do(func() { close(b.seen) })
+	}
+	return n, err
 }

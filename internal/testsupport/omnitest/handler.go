@@ -78,7 +78,7 @@ func route(path string) (prefix, id string, ok bool) {
 //
 //   - A request is checked in this order: latency fault, route (404, 405),
 //     bearer token (401), rate budget (429), body size (413), other faults,
-//     then the request itself.
+//     a Hold, then the request itself.
 //   - userName is stored as sent; matching it (filter, conflicts) ignores
 //     case. Any other user with the email, active or not, is a conflict
 //     (409) unless Options.ReuseInactiveEmail.
@@ -180,6 +180,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if !s.wait(r) {
+		return
+	}
 	rep, applied := s.handle(r, prefix, id, body, now)
 	if applied {
 		s.mu.Lock()

@@ -6,6 +6,8 @@
 // that resets what it leaves out, irreversible deactivation, an enforced
 // requests-per-minute budget answering 429, and seeded, reproducible faults
 // (5xx, spurious 429s, dropped connections, lost replies, hangs, latency).
+// A test can also hold one request in flight until it lets it go (Hold), to
+// act while exactly that request is under way without guessing at timing.
 // Tests use it in-process through Start; the omni-standin program serves it
 // over TCP for demos and benchmarks. Production code never imports it.
 package omnitest
@@ -131,6 +133,8 @@ type Server struct {
 	faults  Faults
 	rng     *mrand.Rand
 	stats   Stats
+	// holds are the requests tests asked to hold (Hold), oldest first.
+	holds []*Hold
 	// hangHook is called as a request starts to hang; tests set it.
 	hangHook func()
 }

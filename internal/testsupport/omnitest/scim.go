@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/syncd-dev/syncd/internal/identity"
+	"unicode"
+	"unicode/utf8"
 )
 
 type email struct {
@@ -232,11 +232,33 @@ func parseUser(body []byte) (User, *reply) {
 	return u, nil
 }
 
-// validEmail accepts what syncd would accept as an email, and only as given:
-// the stand-in stores userName verbatim, so surrounding space is an error.
+// validEmail is the stand-in's own rule for a userName, written from what
+// Omni documents ("userName is the user's email address") rather than taken
+// from syncd's parser: an oracle that shares the code under test can never
+// disagree with it. The rule: exactly one "@", a non-empty local part, a
+// domain of at least two non-empty dot-separated labels, valid UTF-8 and no
+// space or control character anywhere. The stand-in stores userName as
+// sent, so surrounding space is an error, not something to trim.
 func validEmail(s string) bool {
-	_, err := identity.NormalizeEmail(s)
-	return err == nil && strings.TrimSpace(s) == s
+	local, domain, found := strings.Cut(s, "@")
+	if !found || local == "" || strings.Contains(domain, "@") || !utf8.ValidString(s) {
+		return false
+	}
+	labels := strings.Split(domain, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" {
+			return false
+		}
+	}
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // parseActive accepts a boolean, or the strings "true"/"false" that some
