@@ -3,21 +3,19 @@ package source
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/syncd-dev/syncd/internal/config"
+	"github.com/syncd-dev/syncd/internal/validate"
 )
 
 // tlsConfig verifies the server against the configured CA bundle, or the
 // system roots when none is set, under the URL's host name.
-func tlsConfig(cfg config.LDAP, host string) (*tls.Config, error) {
+func tlsConfig(cfg Config, host string) (*tls.Config, error) {
 	tc := &tls.Config{
 		ServerName: host,
 		MinVersion: tls.VersionTLS12,
@@ -26,13 +24,11 @@ func tlsConfig(cfg config.LDAP, host string) (*tls.Config, error) {
 		InsecureSkipVerify: cfg.InsecureSkipVerify,
 	}
 	if cfg.RootCAFile != "" {
-		pem, err := os.ReadFile(cfg.RootCAFile)
+		// Read again: Validate read it, but the file may have changed
+		// since, and the pool is built from what is there now.
+		pool, err := validate.RootCAs(cfg.RootCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("ldap.rootCAFile: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ldap.rootCAFile: no PEM certificate in %s", cfg.RootCAFile)
 		}
 		tc.RootCAs = pool
 	}
@@ -77,7 +73,7 @@ func (d *Directory) connect(ctx context.Context) (*ldap.Conn, error) {
 		}
 	}
 	if d.bindDN != "" {
-		if err := conn.Bind(d.bindDN, d.bindPW.Reveal()); err != nil {
+		if err := conn.Bind(d.bindDN, d.bindPW); err != nil {
 			return fail(fmt.Errorf("ldap: bind as %s: %w", d.bindDN, wrapLDAP(err)))
 		}
 	}

@@ -22,13 +22,10 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"github.com/rs/zerolog"
 
-	"github.com/syncd-dev/syncd/internal/config"
 	"github.com/syncd-dev/syncd/internal/identity"
 )
 
 const (
-	defaultTimeout  = 30 * time.Second
-	defaultPageSize = 500
 	// searchBuffer is how many decoded entries may wait between the
 	// connection's reader and the mapper; enough to keep both busy.
 	searchBuffer = 64
@@ -66,7 +63,7 @@ type Directory struct {
 	tls      *tls.Config
 	startTLS bool
 	bindDN   string
-	bindPW   config.Secret
+	bindPW   string
 	timeout  time.Duration
 	pageSize uint32
 	// ignoreReferrals: continuation references do not make a read
@@ -74,97 +71,54 @@ type Directory struct {
 	ignoreReferrals bool
 }
 
-// New checks the configuration and prepares the mapper, the filter and the
-// TLS configuration. It does no network I/O; the first Read or Check dials.
-func New(cfg config.LDAP, log zerolog.Logger) (*Directory, error) {
-	mapper, err := NewMapper(cfg)
-	if err != nil {
+// New fills the defaults of cfg's zero fields, validates it (see
+// Config.Validate) and prepares the mapper, the filter and the TLS
+// configuration. It does no network I/O; the first Read or Check dials.
+func New(cfg Config, log zerolog.Logger) (*Directory, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	mapper := NewMapper(cfg)
+	scope, _ := searchScope(cfg.Scope)
 	d := &Directory{
 		log:      log.With().Str("component", "source").Logger(),
 		mapper:   mapper,
 		attrs:    mapper.Attributes(),
 		filter:   Filter(cfg),
+		scope:    scope,
 		startTLS: cfg.StartTLS,
 		bindDN:   cfg.BindDN,
 		bindPW:   cfg.BindPassword,
-		timeout:  cfg.Timeout.D(),
-		pageSize: defaultPageSize,
+		timeout:  cfg.Timeout,
+		// Validate bounds the page size to MaxPageSize.
+		pageSize: uint32(cfg.PageSize),
 
-		ignoreReferrals: cfg.Referrals == config.ReferralsIgnore,
+		ignoreReferrals: cfg.Referrals == ReferralsIgnore,
 	}
-	if d.timeout <= 0 {
-		d.timeout = defaultTimeout
-	}
-	if cfg.PageSize < 0 || cfg.PageSize > 1<<31-1 {
-		return nil, fmt.Errorf("ldap.pageSize: %d is out of range", cfg.PageSize)
-	}
-	if cfg.PageSize > 0 {
-		d.pageSize = uint32(cfg.PageSize)
+	for _, b := range cfg.BaseDNs {
+		d.baseDNs = append(d.baseDNs, strings.TrimSpace(b))
 	}
 
+	// Validate has parsed the URL and checked its scheme and host.
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("ldap.url: %w", err)
 	}
-	host := u.Hostname()
-	port := u.Port()
-	switch strings.ToLower(u.Scheme) {
-	case "ldap":
-		if port == "" {
-			port = "389"
-		}
-	case "ldaps":
-		d.ldaps = true
-		if port == "" {
+	host, port := u.Hostname(), u.Port()
+	d.ldaps = u.Scheme == "ldaps"
+	if port == "" {
+		port = "389"
+		if d.ldaps {
 			port = "636"
 		}
-	default:
-		return nil, fmt.Errorf("ldap.url: scheme %q is not ldap or ldaps", u.Scheme)
-	}
-	if host == "" {
-		return nil, errors.New("ldap.url: no host")
 	}
 	d.addr = net.JoinHostPort(host, port)
-	if d.ldaps && d.startTLS {
-		return nil, errors.New("ldap.startTLS: not with an ldaps:// url, which is already TLS")
-	}
-
-	if cfg.BindDN != "" && cfg.BindPassword.Reveal() == "" {
-		// An empty password turns a simple bind into an unauthenticated one,
-		// which servers accept as anonymous: ACLs would then hide users
-		// silently instead of failing the bind.
-		return nil, errors.New("ldap.bindPassword: required when bindDN is set")
-	}
-
 	if d.ldaps || d.startTLS {
 		d.tls, err = tlsConfig(cfg, host)
 		if err != nil {
 			return nil, err
 		}
-	}
-
-	for i, b := range cfg.Users.BaseDNs {
-		b = strings.TrimSpace(b)
-		if _, err := ldap.ParseDN(b); err != nil {
-			return nil, fmt.Errorf("ldap.users.baseDNs[%d]: %w", i, err)
-		}
-		d.baseDNs = append(d.baseDNs, b)
-	}
-	if len(d.baseDNs) == 0 {
-		return nil, errors.New("ldap.users.baseDNs: at least one is required")
-	}
-	switch strings.ToLower(cfg.Users.Scope) {
-	case "", "sub":
-		d.scope = ldap.ScopeWholeSubtree
-	case "one":
-		d.scope = ldap.ScopeSingleLevel
-	default:
-		return nil, fmt.Errorf("ldap.users.scope: %q is not sub or one", cfg.Users.Scope)
-	}
-	if _, err := ldap.CompileFilter(d.filter); err != nil {
-		return nil, fmt.Errorf("ldap.users.filter: %w", err)
 	}
 	return d, nil
 }
