@@ -32,7 +32,7 @@ func check(ctx context.Context, cfg *config.Config, stdout io.Writer, log zerolo
 		fmt.Fprintf(stdout, "ok   %-8s %s\n", name, okText)
 	}
 
-	src, err := source.New(cfg.LDAP, log)
+	src, err := source.New(cfg.LDAP.Source(), log)
 	if err == nil {
 		cctx, cancel := context.WithTimeout(ctx, 2*cfg.LDAP.Timeout.D())
 		var n int

@@ -55,7 +55,7 @@ type LDAP struct {
 
 type Users struct {
 	BaseDNs []string `yaml:"baseDNs"`
-	// Scope is sub or one.
+	// Scope is sub or one, in any case.
 	Scope  string `yaml:"scope"`
 	Filter string `yaml:"filter"`
 	// MemberOf lists group DNs; a user in any of them is in scope (on Active
@@ -75,8 +75,9 @@ type Attributes struct {
 // "attribute" (Attribute equals Value, case-insensitively), "present"
 // (Attribute has any value, e.g. pwdAccountLockedTime), "uac" (Active
 // Directory userAccountControl bit 0x2), "nsaccountlock" (389-DS/FreeIPA,
-// value TRUE) or "none". When only Attribute and Value are set, Kind is
-// "attribute".
+// value TRUE) or "none". When Kind is left out and Attribute or Value is
+// set, Kind is "attribute" (so half a pair is reported, not ignored);
+// source.Disabled.WithDefaults holds that rule.
 type Disabled struct {
 	Kind      string `yaml:"kind"`
 	Attribute string `yaml:"attribute"`

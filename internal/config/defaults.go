@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/syncd-dev/syncd/internal/source"
+)
 
 // Flavors are the directory servers syncd knows the conventions of.
 const (
@@ -10,19 +14,19 @@ const (
 	Flavor389DS           = "389ds"
 )
 
-// Kinds of Disabled.Kind.
+// Kinds of Disabled.Kind; the source defines what each means.
 const (
-	DisabledAttribute     = "attribute"
-	DisabledPresent       = "present"
-	DisabledUAC           = "uac"
-	DisabledNSAccountLock = "nsaccountlock"
-	DisabledNone          = "none"
+	DisabledAttribute     = source.DisabledAttribute
+	DisabledPresent       = source.DisabledPresent
+	DisabledUAC           = source.DisabledUAC
+	DisabledNSAccountLock = source.DisabledNSAccountLock
+	DisabledNone          = source.DisabledNone
 )
 
 // Values of LDAP.Referrals.
 const (
-	ReferralsIncomplete = "incomplete"
-	ReferralsIgnore     = "ignore"
+	ReferralsIncomplete = source.ReferralsIncomplete
+	ReferralsIgnore     = source.ReferralsIgnore
 )
 
 // flavorDefaults are the per-directory conventions: which attribute holds the
@@ -58,13 +62,6 @@ var flavors = map[string]flavorDefaults{
 	},
 }
 
-// kindAttributes are the attributes that kinds tied to one server's
-// convention read when the file names none.
-var kindAttributes = map[string]string{
-	DisabledUAC:           "userAccountControl",
-	DisabledNSAccountLock: "nsAccountLock",
-}
-
 // Default returns every default, including those of the default flavor
 // (openldap), so the result describes a complete configuration apart from
 // the values only the operator can know (URLs, DNs, secrets).
@@ -81,10 +78,10 @@ func base() Config {
 	return Config{
 		Schedule: "*/15 * * * *",
 		LDAP: LDAP{
-			Timeout:  Duration(30 * time.Second),
-			PageSize: 1000,
+			Timeout:  Duration(source.DefaultTimeout),
+			PageSize: source.DefaultPageSize,
 			Flavor:   FlavorOpenLDAP,
-			Users:    Users{Scope: "sub"},
+			Users:    Users{Scope: source.ScopeSub},
 			Attributes: Attributes{
 				UserName:    "mail",
 				DisplayName: "displayName",
@@ -133,12 +130,10 @@ func (c *Config) applyFlavorDefaults() {
 		l.Referrals = ReferralsIncomplete
 	}
 	d := &l.Disabled
-	switch {
-	case d.Kind == "" && (d.Attribute != "" || d.Value != ""):
-		d.Kind = DisabledAttribute
-	case d.Kind == "" && ok:
+	if *d == (Disabled{}) && ok {
 		*d = f.disabled
-	case d.Attribute == "":
-		d.Attribute = kindAttributes[d.Kind]
 	}
+	// The source's rule, so that the file and the source infer the same
+	// kind: an attribute or a value alone means kind attribute.
+	*d = Disabled(source.Disabled(*d).WithDefaults())
 }

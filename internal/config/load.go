@@ -114,7 +114,7 @@ func load(ctx context.Context, data []byte, getenv func(string) string, resolve 
 		}
 		p.ps = mergeProblems(p.ps, p.dropped, p.c.Validate())
 	}
-	if err := p.secrets.redact(p.ps).err(); err != nil {
+	if err := p.secrets.redact(p.ps).Err(); err != nil {
 		return nil, err
 	}
 	return p.c, nil
@@ -209,11 +209,11 @@ func parse(ctx context.Context, data []byte, getenv func(string) string) (parsed
 			// Not foreseen by the walker, so which fields it spoiled is
 			// unknown: report it and validate nothing.
 			for _, msg := range te.Errors {
-				p.ps.add("", "%s", msg)
+				p.ps.Add("", "%s", msg)
 			}
 			return p, nil
 		default:
-			p.ps.add("", "decode configuration: %v", err)
+			p.ps.Add("", "decode configuration: %v", err)
 			return p, nil
 		}
 	}

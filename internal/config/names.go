@@ -2,9 +2,6 @@ package config
 
 import (
 	"reflect"
-	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -50,27 +47,6 @@ func join(path, key string) string {
 		return key
 	}
 	return path + "." + key
-}
-
-var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
-// keyPath writes a map key as part of a field path: .name when the key is
-// plain, ["quoted"] when it has dots, colons or spaces that would make the
-// path ambiguous.
-func keyPath(k string) string {
-	if plainKey.MatchString(k) {
-		return "." + k
-	}
-	return "[" + strconv.Quote(k) + "]"
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func kindName(n *yaml.Node) string {

@@ -47,7 +47,7 @@ func (c *Config) resolveSecrets(credDir string, ps *problems) {
 			}
 			v, err := readSecret(name)
 			if err != nil {
-				ps.add(s.fileField, "%v", err)
+				ps.Add(s.fileField, "%v", err)
 				continue
 			}
 			*s.value, *s.file = v, ""
@@ -57,7 +57,7 @@ func (c *Config) resolveSecrets(credDir string, ps *problems) {
 				continue
 			}
 			if err != nil {
-				ps.add(s.field, "credential %s: %v", s.credential, err)
+				ps.Add(s.field, "credential %s: %v", s.credential, err)
 				continue
 			}
 			*s.value = v

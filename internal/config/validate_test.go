@@ -166,6 +166,7 @@ func TestValidateAccepts(t *testing.T) {
 		{"pageSize edges", func(c *Config) { c.LDAP.PageSize = 10000 }},
 		{"every flavor", func(c *Config) { c.LDAP.Flavor = "389ds" }},
 		{"scope one", func(c *Config) { c.LDAP.Users.Scope = "one" }},
+		{"scope in another case", func(c *Config) { c.LDAP.Users.Scope = "Sub" }},
 		{"multi-valued RDN and escapes", func(c *Config) {
 			c.LDAP.Users.BaseDNs = []string{`cn=Smith\, John+uid=js,ou=People,dc=example,dc=com`}
 		}},

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/syncd-dev/syncd/internal/validate"
 )
 
 type visit struct {
@@ -102,7 +104,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 				if s := suggest(t, key.Value); s != "" {
 					msg += fmt.Sprintf(" (did you mean %s?)", s)
 				}
-				w.ps.add(join(path, key.Value), "%s", msg)
+				w.ps.Add(join(path, key.Value), "%s", msg)
 				return
 			}
 			w.walk(value, f.Type, join(path, key.Value))
@@ -113,7 +115,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			return
 		}
 		w.mapping(n, path, func(key *yaml.Node, value *yaml.Node) {
-			w.walk(value, t.Elem(), path+keyPath(key.Value))
+			w.walk(value, t.Elem(), path+validate.KeyPath(key.Value))
 		})
 	case t.Kind() == reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
@@ -137,7 +139,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 // wrongKind reports a value that is not the mapping or list its field wants;
 // the decoder leaves the field's default, which Validate must not judge.
 func (w *walker) wrongKind(n *yaml.Node, path, want string) {
-	w.ps.add(path, "line %d: must be %s, not %s", n.Line, want, kindName(n))
+	w.ps.Add(path, "line %d: must be %s, not %s", n.Line, want, kindName(n))
 	w.dropped = append(w.dropped, path)
 }
 
@@ -155,11 +157,11 @@ func (w *walker) mapping(n *yaml.Node, path string, fn func(key, value *yaml.Nod
 			continue
 		}
 		if key.Kind != yaml.ScalarNode {
-			w.ps.add(path, "line %d: keys must be plain strings, not %s", key.Line, kindName(key))
+			w.ps.Add(path, "line %d: keys must be plain strings, not %s", key.Line, kindName(key))
 			continue
 		}
 		if line, dup := first[key.Value]; dup {
-			w.ps.add(join(path, key.Value), "line %d: key repeated (first at line %d)", key.Line, line)
+			w.ps.Add(join(path, key.Value), "line %d: key repeated (first at line %d)", key.Line, line)
 			// yaml.v3 drops the whole mapping that repeats a key.
 			w.dropped = append(w.dropped, path)
 			continue
@@ -182,13 +184,13 @@ func (w *walker) merge(n *yaml.Node, path string, fn func(key, value *yaml.Node)
 				item = item.Alias
 			}
 			if item.Kind != yaml.MappingNode {
-				w.ps.add(path, "line %d: a merge (<<) takes mappings only", item.Line)
+				w.ps.Add(path, "line %d: a merge (<<) takes mappings only", item.Line)
 				continue
 			}
 			w.mapping(item, path, fn)
 		}
 	default:
-		w.ps.add(path, "line %d: a merge (<<) takes a mapping or a list of mappings", n.Line)
+		w.ps.Add(path, "line %d: a merge (<<) takes a mapping or a list of mappings", n.Line)
 	}
 }
 
@@ -196,7 +198,7 @@ func (w *walker) merge(n *yaml.Node, path string, fn func(key, value *yaml.Node)
 // names its field rather than only a line.
 func (w *walker) leaf(n *yaml.Node, t reflect.Type, path string) {
 	if n.Kind != yaml.ScalarNode {
-		w.ps.add(path, "line %d: must be %s, not %s", n.Line, typeName(t), kindName(n))
+		w.ps.Add(path, "line %d: must be %s, not %s", n.Line, typeName(t), kindName(n))
 		return
 	}
 	secret := t == secretType
@@ -213,9 +215,9 @@ func (w *walker) leaf(n *yaml.Node, t reflect.Type, path string) {
 		// A secret, or a value that came from the environment (which may be
 		// a secret put in the wrong place), is never repeated back.
 		if secret || expanded {
-			w.ps.add(path, "line %d: must be %s", n.Line, typeName(t))
+			w.ps.Add(path, "line %d: must be %s", n.Line, typeName(t))
 		} else {
-			w.ps.add(path, "line %d: must be %s, not %q", n.Line, typeName(t), clip(n.Value))
+			w.ps.Add(path, "line %d: must be %s, not %q", n.Line, typeName(t), clip(n.Value))
 		}
 	}
 }
@@ -231,7 +233,7 @@ func (w *walker) expand(n *yaml.Node, path string) expandState {
 		return v
 	})
 	if err != nil {
-		w.ps.add(path, "line %d: %v", n.Line, err)
+		w.ps.Add(path, "line %d: %v", n.Line, err)
 		n.Value = ""
 		return expandFailed
 	}

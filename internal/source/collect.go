@@ -5,9 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	ber "github.com/go-asn1-ber/asn1-ber"
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/syncd-dev/syncd/internal/identity"
 )
 
@@ -113,30 +110,4 @@ func (c *collector) finish() ([]identity.User, []identity.Skipped) {
 	slices.SortFunc(users, func(a, b identity.User) int { return strings.Compare(a.ID, b.ID) })
 	slices.SortStableFunc(c.skipped, func(a, b identity.Skipped) int { return strings.Compare(a.DN, b.DN) })
 	return users, c.skipped
-}
-
-// criticalPaging is the paged-results control (RFC 2696) sent with
-// criticality true; ldap.ControlPaging always sends false.
-type criticalPaging struct {
-	ldap.ControlPaging
-}
-
-func (c *criticalPaging) Encode() *ber.Packet {
-	packet := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "Control")
-	packet.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, ldap.ControlTypePaging, "Control Type"))
-	packet.AppendChild(ber.NewBoolean(ber.ClassUniversal, ber.TypePrimitive, ber.TagBoolean, true, "Criticality"))
-	value := ber.Encode(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, nil, "Control Value (Paging)")
-	seq := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "Search Control Value")
-	seq.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, int64(c.PagingSize), "Paging Size"))
-	cookie := ber.Encode(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, nil, "Cookie")
-	cookie.Value = c.Cookie
-	cookie.Data.Write(c.Cookie)
-	seq.AppendChild(cookie)
-	value.AppendChild(seq)
-	packet.AppendChild(value)
-	return packet
-}
-
-func (c *criticalPaging) String() string {
-	return fmt.Sprintf("paged results (critical): size %d, cookie %d bytes", c.PagingSize, len(c.Cookie))
 }

@@ -4,8 +4,6 @@ import (
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
-
-	"github.com/syncd-dev/syncd/internal/config"
 )
 
 // matchingRuleInChain is LDAP_MATCHING_RULE_IN_CHAIN: on Active Directory,
@@ -22,8 +20,8 @@ const defaultFilter = "(objectClass=*)"
 // ldap.EscapeFilter, so a DN holding parentheses, asterisks or backslashes
 // matches itself and nothing else. The configured filter is taken as written
 // (it is a filter, not a value), wrapped in parentheses when it has none.
-func Filter(cfg config.LDAP) string {
-	base := strings.TrimSpace(cfg.Users.Filter)
+func Filter(cfg Config) string {
+	base := strings.TrimSpace(cfg.Filter)
 	if base == "" {
 		base = defaultFilter
 	}
@@ -32,7 +30,7 @@ func Filter(cfg config.LDAP) string {
 	}
 
 	var groups []string
-	for _, g := range cfg.Users.MemberOf {
+	for _, g := range cfg.MemberOf {
 		if g = strings.TrimSpace(g); g != "" {
 			groups = append(groups, g)
 		}
@@ -42,7 +40,7 @@ func Filter(cfg config.LDAP) string {
 	}
 
 	attr := "memberOf="
-	if isActiveDirectory(cfg) {
+	if cfg.ActiveDirectory {
 		attr = "memberOf:" + matchingRuleInChain + ":="
 	}
 	var b strings.Builder
@@ -62,8 +60,4 @@ func Filter(cfg config.LDAP) string {
 	}
 	b.WriteString(")")
 	return b.String()
-}
-
-func isActiveDirectory(cfg config.LDAP) bool {
-	return strings.EqualFold(strings.TrimSpace(cfg.Flavor), "activedirectory")
 }

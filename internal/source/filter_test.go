@@ -4,8 +4,6 @@ import (
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
-
-	"github.com/syncd-dev/syncd/internal/config"
 )
 
 func TestFilter(t *testing.T) {
@@ -47,7 +45,7 @@ func TestFilter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := config.LDAP{Flavor: tt.flavor, Users: config.Users{Filter: tt.filter, MemberOf: tt.memberOf}}
+			cfg := Config{ActiveDirectory: tt.flavor == "activedirectory", Filter: tt.filter, MemberOf: tt.memberOf}
 			got := Filter(cfg)
 			if got != tt.want {
 				t.Errorf("Filter =\n %s\nwant\n %s", got, tt.want)

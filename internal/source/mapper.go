@@ -10,17 +10,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/syncd-dev/syncd/internal/config"
 	"github.com/syncd-dev/syncd/internal/identity"
-)
-
-// Kinds of disabled-account detection, as written in config.Disabled.Kind.
-const (
-	disabledNone          = "none"
-	disabledUAC           = "uac"
-	disabledNSAccountLock = "nsaccountlock"
-	disabledPresent       = "present"
-	disabledAttribute     = "attribute"
 )
 
 // uacAccountDisable is the ACCOUNTDISABLE bit of Active Directory's
@@ -58,26 +48,27 @@ type Mapper struct {
 
 type omniAttr struct{ key, attr string }
 
-// NewMapper checks the mapping part of the LDAP configuration and prepares
-// the attribute list. The id and userName attributes are required; the
-// flavour defaults are filled in by the config package before this runs.
-func NewMapper(cfg config.LDAP) (*Mapper, error) {
+// NewMapper prepares the attribute list of a configuration that has passed
+// Validate (New validates before calling it); it checks nothing itself.
+// Disabled's defaults are filled here, so that a Config built for the mapper
+// alone reads markers the way New would.
+func NewMapper(cfg Config) *Mapper {
 	a := cfg.Attributes
+	d := cfg.Disabled.WithDefaults()
 	m := &Mapper{
-		id:          strings.TrimSpace(a.ID),
-		userName:    strings.TrimSpace(a.UserName),
-		displayName: strings.TrimSpace(a.DisplayName),
-		givenName:   strings.TrimSpace(a.GivenName),
-		familyName:  strings.TrimSpace(a.FamilyName),
+		id:            a.ID,
+		userName:      a.UserName,
+		displayName:   a.DisplayName,
+		givenName:     a.GivenName,
+		familyName:    a.FamilyName,
+		guid:          strings.EqualFold(a.ID, "objectGUID"),
+		disabledKind:  d.Kind,
+		disabledAttr:  d.Attribute,
+		disabledValue: d.Value,
 	}
-	var problems []string
-	if m.id == "" {
-		problems = append(problems, "ldap.attributes.id: required")
+	if d.Kind == DisabledNone {
+		m.disabledAttr = ""
 	}
-	if m.userName == "" {
-		problems = append(problems, "ldap.attributes.userName: required")
-	}
-	m.guid = strings.EqualFold(m.id, "objectGUID")
 
 	keys := make([]string, 0, len(cfg.OmniAttributes))
 	for k := range cfg.OmniAttributes {
@@ -85,49 +76,7 @@ func NewMapper(cfg config.LDAP) (*Mapper, error) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		attr := strings.TrimSpace(cfg.OmniAttributes[k])
-		if k == "" || attr == "" {
-			problems = append(problems, fmt.Sprintf("ldap.omniAttributes[%q]: key and attribute are required", k))
-			continue
-		}
-		m.omni = append(m.omni, omniAttr{key: k, attr: attr})
-	}
-
-	d := cfg.Disabled
-	kind := strings.ToLower(strings.TrimSpace(d.Kind))
-	if kind == "" {
-		kind = disabledNone
-		if d.Attribute != "" && d.Value != "" {
-			kind = disabledAttribute
-		}
-	}
-	m.disabledKind = kind
-	m.disabledAttr = strings.TrimSpace(d.Attribute)
-	m.disabledValue = d.Value
-	switch kind {
-	case disabledNone:
-		m.disabledAttr = ""
-	case disabledUAC:
-		if m.disabledAttr == "" {
-			m.disabledAttr = "userAccountControl"
-		}
-	case disabledNSAccountLock:
-		if m.disabledAttr == "" {
-			m.disabledAttr = "nsAccountLock"
-		}
-	case disabledPresent:
-		if m.disabledAttr == "" {
-			problems = append(problems, "ldap.disabled.attribute: required for kind present")
-		}
-	case disabledAttribute:
-		if m.disabledAttr == "" || m.disabledValue == "" {
-			problems = append(problems, "ldap.disabled: attribute and value are required for kind attribute")
-		}
-	default:
-		problems = append(problems, fmt.Sprintf("ldap.disabled.kind: %q is not one of uac, nsaccountlock, present, attribute, none", d.Kind))
-	}
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("ldap mapping: %s", strings.Join(problems, "; "))
+		m.omni = append(m.omni, omniAttr{key: k, attr: cfg.OmniAttributes[k]})
 	}
 
 	for _, name := range []string{m.id, m.userName, m.displayName, m.givenName, m.familyName, m.disabledAttr} {
@@ -136,7 +85,7 @@ func NewMapper(cfg config.LDAP) (*Mapper, error) {
 	for _, o := range m.omni {
 		m.attrs = appendAttr(m.attrs, o.attr)
 	}
-	return m, nil
+	return m
 }
 
 func appendAttr(list []string, name string) []string {
@@ -273,7 +222,7 @@ func (m *Mapper) active(e *ldap.Entry) bool {
 	}
 	v, ok := first(e, m.disabledAttr)
 	switch m.disabledKind {
-	case disabledUAC:
+	case DisabledUAC:
 		if !ok {
 			return true
 		}
@@ -282,11 +231,11 @@ func (m *Mapper) active(e *ldap.Entry) bool {
 			return true
 		}
 		return n&uacAccountDisable == 0
-	case disabledNSAccountLock:
+	case DisabledNSAccountLock:
 		return !(ok && strings.EqualFold(strings.TrimSpace(v), "true"))
-	case disabledPresent:
+	case DisabledPresent:
 		return !ok
-	case disabledAttribute:
+	case DisabledAttribute:
 		return !(ok && strings.EqualFold(strings.TrimSpace(v), m.disabledValue))
 	}
 	return true

@@ -7,7 +7,6 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/syncd-dev/syncd/internal/config"
 	"github.com/syncd-dev/syncd/internal/identity"
 )
 
@@ -52,16 +51,16 @@ func TestFormatGUID(t *testing.T) {
 
 // openLDAPConfig is an OpenLDAP-flavoured mapping as the config package's
 // defaults would fill it.
-func openLDAPConfig() config.LDAP {
-	return config.LDAP{
-		URL:    "ldap://127.0.0.1:389",
-		Flavor: "openldap",
-		Users:  config.Users{BaseDNs: []string{"ou=people,dc=example,dc=org"}, Filter: "(objectClass=inetOrgPerson)"},
-		Attributes: config.Attributes{
+func openLDAPConfig() Config {
+	return Config{
+		URL:     "ldap://127.0.0.1:389",
+		BaseDNs: []string{"ou=people,dc=example,dc=org"},
+		Filter:  "(objectClass=inetOrgPerson)",
+		Attributes: Attributes{
 			ID: "entryUUID", UserName: "mail", DisplayName: "displayName",
 			GivenName: "givenName", FamilyName: "sn",
 		},
-		Disabled:       config.Disabled{Kind: "present", Attribute: "pwdAccountLockedTime"},
+		Disabled:       Disabled{Kind: "present", Attribute: "pwdAccountLockedTime"},
 		OmniAttributes: map[string]string{"department": "departmentNumber"},
 	}
 }
@@ -70,13 +69,9 @@ func entry(dn string, attrs map[string][]string) *ldap.Entry {
 	return ldap.NewEntry(dn, attrs)
 }
 
-func mustMapper(t *testing.T, cfg config.LDAP) *Mapper {
+func mustMapper(t *testing.T, cfg Config) *Mapper {
 	t.Helper()
-	m, err := NewMapper(cfg)
-	if err != nil {
-		t.Fatalf("NewMapper: %v", err)
-	}
-	return m
+	return NewMapper(cfg)
 }
 
 func TestMapSkips(t *testing.T) {
@@ -232,26 +227,26 @@ func TestMapActive(t *testing.T) {
 	const id = "x-1"
 	tests := []struct {
 		name     string
-		disabled config.Disabled
+		disabled Disabled
 		attrs    map[string][]string
 		active   bool
 	}{
-		{"uac normal account", config.Disabled{Kind: "uac"}, map[string][]string{"userAccountControl": {"512"}}, true},
-		{"uac disabled bit", config.Disabled{Kind: "uac"}, map[string][]string{"userAccountControl": {"514"}}, false},
-		{"uac disabled with other bits", config.Disabled{Kind: "uac"}, map[string][]string{"userAccountControl": {"66050"}}, false},
-		{"uac missing", config.Disabled{Kind: "uac"}, nil, true},
-		{"uac unparsable counts as active", config.Disabled{Kind: "uac"}, map[string][]string{"userAccountControl": {"lots"}}, true},
-		{"nsaccountlock true", config.Disabled{Kind: "nsaccountlock"}, map[string][]string{"nsAccountLock": {"TRUE"}}, false},
-		{"nsaccountlock lower case", config.Disabled{Kind: "nsaccountlock"}, map[string][]string{"nsaccountlock": {"true"}}, false},
-		{"nsaccountlock false", config.Disabled{Kind: "nsaccountlock"}, map[string][]string{"nsAccountLock": {"FALSE"}}, true},
-		{"nsaccountlock missing", config.Disabled{Kind: "nsaccountlock"}, nil, true},
-		{"present with value", config.Disabled{Kind: "present", Attribute: "pwdAccountLockedTime"}, map[string][]string{"pwdAccountLockedTime": {"20240101000000Z"}}, false},
-		{"present missing", config.Disabled{Kind: "present", Attribute: "pwdAccountLockedTime"}, nil, true},
-		{"attribute equal ignoring case", config.Disabled{Kind: "attribute", Attribute: "employeeType", Value: "Terminated"}, map[string][]string{"employeeType": {"terminated"}}, false},
-		{"attribute other value", config.Disabled{Kind: "attribute", Attribute: "employeeType", Value: "Terminated"}, map[string][]string{"employeeType": {"Staff"}}, true},
-		{"attribute kind implied", config.Disabled{Attribute: "employeeType", Value: "gone"}, map[string][]string{"employeeType": {"GONE"}}, false},
-		{"none", config.Disabled{Kind: "none"}, map[string][]string{"userAccountControl": {"514"}}, true},
-		{"empty kind", config.Disabled{}, map[string][]string{"nsAccountLock": {"TRUE"}}, true},
+		{"uac normal account", Disabled{Kind: "uac"}, map[string][]string{"userAccountControl": {"512"}}, true},
+		{"uac disabled bit", Disabled{Kind: "uac"}, map[string][]string{"userAccountControl": {"514"}}, false},
+		{"uac disabled with other bits", Disabled{Kind: "uac"}, map[string][]string{"userAccountControl": {"66050"}}, false},
+		{"uac missing", Disabled{Kind: "uac"}, nil, true},
+		{"uac unparsable counts as active", Disabled{Kind: "uac"}, map[string][]string{"userAccountControl": {"lots"}}, true},
+		{"nsaccountlock true", Disabled{Kind: "nsaccountlock"}, map[string][]string{"nsAccountLock": {"TRUE"}}, false},
+		{"nsaccountlock lower case", Disabled{Kind: "nsaccountlock"}, map[string][]string{"nsaccountlock": {"true"}}, false},
+		{"nsaccountlock false", Disabled{Kind: "nsaccountlock"}, map[string][]string{"nsAccountLock": {"FALSE"}}, true},
+		{"nsaccountlock missing", Disabled{Kind: "nsaccountlock"}, nil, true},
+		{"present with value", Disabled{Kind: "present", Attribute: "pwdAccountLockedTime"}, map[string][]string{"pwdAccountLockedTime": {"20240101000000Z"}}, false},
+		{"present missing", Disabled{Kind: "present", Attribute: "pwdAccountLockedTime"}, nil, true},
+		{"attribute equal ignoring case", Disabled{Kind: "attribute", Attribute: "employeeType", Value: "Terminated"}, map[string][]string{"employeeType": {"terminated"}}, false},
+		{"attribute other value", Disabled{Kind: "attribute", Attribute: "employeeType", Value: "Terminated"}, map[string][]string{"employeeType": {"Staff"}}, true},
+		{"attribute kind implied", Disabled{Attribute: "employeeType", Value: "gone"}, map[string][]string{"employeeType": {"GONE"}}, false},
+		{"none", Disabled{Kind: "none"}, map[string][]string{"userAccountControl": {"514"}}, true},
+		{"empty kind", Disabled{}, map[string][]string{"nsAccountLock": {"TRUE"}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -307,26 +302,27 @@ func TestMapperAttributes(t *testing.T) {
 	}
 }
 
-func TestNewMapperRejects(t *testing.T) {
+// The mapping's rules are Validate's; NewMapper checks nothing itself.
+func TestValidateMapping(t *testing.T) {
 	tests := []struct {
 		name   string
-		change func(*config.LDAP)
+		change func(*Config)
 		want   string
 	}{
-		{"no id", func(c *config.LDAP) { c.Attributes.ID = "" }, "ldap.attributes.id"},
-		{"no userName", func(c *config.LDAP) { c.Attributes.UserName = "" }, "ldap.attributes.userName"},
-		{"unknown kind", func(c *config.LDAP) { c.Disabled = config.Disabled{Kind: "maybe"} }, "ldap.disabled.kind"},
-		{"present without attribute", func(c *config.LDAP) { c.Disabled = config.Disabled{Kind: "present"} }, "ldap.disabled.attribute"},
-		{"attribute without value", func(c *config.LDAP) { c.Disabled = config.Disabled{Kind: "attribute", Attribute: "x"} }, "ldap.disabled"},
-		{"omni attribute without ldap attribute", func(c *config.LDAP) { c.OmniAttributes = map[string]string{"k": ""} }, "ldap.omniAttributes"},
+		{"no id", func(c *Config) { c.Attributes.ID = "" }, "ldap.attributes.id"},
+		{"no userName", func(c *Config) { c.Attributes.UserName = "" }, "ldap.attributes.userName"},
+		{"unknown kind", func(c *Config) { c.Disabled = Disabled{Kind: "maybe"} }, "ldap.disabled.kind"},
+		{"present without attribute", func(c *Config) { c.Disabled = Disabled{Kind: "present"} }, "ldap.disabled.attribute"},
+		{"attribute without value", func(c *Config) { c.Disabled = Disabled{Kind: "attribute", Attribute: "x"} }, "ldap.disabled"},
+		{"omni attribute without ldap attribute", func(c *Config) { c.OmniAttributes = map[string]string{"k": ""} }, "ldap.omniAttributes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := openLDAPConfig()
 			tt.change(&cfg)
-			_, err := NewMapper(cfg)
+			err := cfg.withDefaults().Validate()
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("NewMapper error %v, want one naming %s", err, tt.want)
+				t.Errorf("Validate error %v, want one naming %s", err, tt.want)
 			}
 		})
 	}

@@ -16,27 +16,25 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/syncd-dev/syncd/internal/config"
 )
 
 func TestNewRejects(t *testing.T) {
 	tests := []struct {
 		name   string
-		change func(*config.LDAP)
+		change func(*Config)
 		want   string
 	}{
-		{"bad scheme", func(c *config.LDAP) { c.URL = "http://dc1" }, "ldap.url"},
-		{"no host", func(c *config.LDAP) { c.URL = "ldap://" }, "ldap.url"},
-		{"starttls over ldaps", func(c *config.LDAP) { c.URL = "ldaps://dc1"; c.StartTLS = true }, "ldap.startTLS"},
-		{"bind dn without password", func(c *config.LDAP) { c.BindDN = "cn=syncd,dc=x" }, "ldap.bindPassword"},
-		{"no base dn", func(c *config.LDAP) { c.Users.BaseDNs = nil }, "ldap.users.baseDNs"},
-		{"bad base dn", func(c *config.LDAP) { c.Users.BaseDNs = []string{"not a dn"} }, "ldap.users.baseDNs[0]"},
-		{"bad scope", func(c *config.LDAP) { c.Users.Scope = "base" }, "ldap.users.scope"},
-		{"bad filter", func(c *config.LDAP) { c.Users.Filter = "(uid=a" }, "ldap.users.filter"},
-		{"negative page size", func(c *config.LDAP) { c.PageSize = -1 }, "ldap.pageSize"},
-		{"missing CA file", func(c *config.LDAP) { c.URL = "ldaps://dc1"; c.RootCAFile = "/nonexistent/ca.pem" }, "ldap.rootCAFile"},
-		{"mapping", func(c *config.LDAP) { c.Attributes.ID = "" }, "ldap.attributes.id"},
+		{"bad scheme", func(c *Config) { c.URL = "http://dc1" }, "ldap.url"},
+		{"no host", func(c *Config) { c.URL = "ldap://" }, "ldap.url"},
+		{"starttls over ldaps", func(c *Config) { c.URL = "ldaps://dc1"; c.StartTLS = true }, "ldap.startTLS"},
+		{"bind dn without password", func(c *Config) { c.BindDN = "cn=syncd,dc=x" }, "ldap.bindPassword"},
+		{"no base dn", func(c *Config) { c.BaseDNs = nil }, "ldap.users.baseDNs"},
+		{"bad base dn", func(c *Config) { c.BaseDNs = []string{"not a dn"} }, "ldap.users.baseDNs[0]"},
+		{"bad scope", func(c *Config) { c.Scope = "base" }, "ldap.users.scope"},
+		{"bad filter", func(c *Config) { c.Filter = "(uid=a" }, "ldap.users.filter"},
+		{"negative page size", func(c *Config) { c.PageSize = -1 }, "ldap.pageSize"},
+		{"missing CA file", func(c *Config) { c.URL = "ldaps://dc1"; c.RootCAFile = "/nonexistent/ca.pem" }, "ldap.rootCAFile"},
+		{"mapping", func(c *Config) { c.Attributes.ID = "" }, "ldap.attributes.id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,7 +68,7 @@ func TestNewDefaults(t *testing.T) {
 			if d.addr != tt.addr || d.ldaps != tt.ldaps {
 				t.Errorf("addr %s ldaps %v, want %s %v", d.addr, d.ldaps, tt.addr, tt.ldaps)
 			}
-			if d.timeout != defaultTimeout || d.pageSize != defaultPageSize {
+			if d.timeout != DefaultTimeout || d.pageSize != DefaultPageSize {
 				t.Errorf("timeout %v page size %d, want the defaults", d.timeout, d.pageSize)
 			}
 		})

@@ -15,7 +15,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/syncd-dev/syncd/internal/config"
 	"github.com/syncd-dev/syncd/internal/identity"
 	"github.com/syncd-dev/syncd/internal/testsupport/dirgen"
 	"github.com/syncd-dev/syncd/internal/testsupport/slapdtest"
@@ -51,36 +50,36 @@ func withAccount(suffix string, ldif []byte) []byte {
 
 // baseConfig maps the shape dirgen generates, the way the config package's
 // flavour defaults would, plus Omni attributes for the awkward extra entries.
-func baseConfig(srv *slapdtest.Server, shape dirgen.Shape, peopleDN string) config.LDAP {
-	cfg := config.LDAP{
+func baseConfig(srv *slapdtest.Server, shape dirgen.Shape, peopleDN string) Config {
+	cfg := Config{
 		URL:          srv.URL,
 		BindDN:       bindDN(srv.Suffix),
-		BindPassword: config.Secret(bindPassword),
-		Timeout:      config.Duration(20 * time.Second),
+		BindPassword: bindPassword,
+		Timeout:      20 * time.Second,
 		PageSize:     50,
-		Users:        config.Users{BaseDNs: []string{peopleDN}, Scope: "sub"},
-		Attributes: config.Attributes{
+		BaseDNs:      []string{peopleDN},
+		Scope:        "sub",
+		Attributes: Attributes{
 			UserName: "mail", DisplayName: "displayName", GivenName: "givenName", FamilyName: "sn",
 		},
 	}
 	switch shape {
 	case dirgen.ActiveDirectory:
-		cfg.Flavor = "activedirectory"
+		cfg.ActiveDirectory = true
 		cfg.Attributes.ID = "objectGUID"
-		cfg.Users.Filter = "(objectClass=user)"
-		cfg.Disabled = config.Disabled{Kind: "uac"}
+		cfg.Filter = "(objectClass=user)"
+		cfg.Disabled = Disabled{Kind: "uac"}
 		cfg.OmniAttributes = map[string]string{"department": "department", "bio": "description"}
 	default:
-		cfg.Flavor = "openldap"
 		cfg.Attributes.ID = "entryUUID"
-		cfg.Users.Filter = "(objectClass=inetOrgPerson)"
-		cfg.Disabled = config.Disabled{Kind: "present", Attribute: "pwdAccountLockedTime"}
+		cfg.Filter = "(objectClass=inetOrgPerson)"
+		cfg.Disabled = Disabled{Kind: "present", Attribute: "pwdAccountLockedTime"}
 		cfg.OmniAttributes = map[string]string{"department": "departmentNumber", "bio": "description", "voice": "audio"}
 	}
 	return cfg
 }
 
-func newDirectory(t *testing.T, cfg config.LDAP, log zerolog.Logger) *Directory {
+func newDirectory(t *testing.T, cfg Config, log zerolog.Logger) *Directory {
 	t.Helper()
 	d, err := New(cfg, log)
 	if err != nil {
@@ -333,7 +332,7 @@ func TestReadBaseDNsAndScope(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := baseConfig(srv, dirgen.OpenLDAP, "")
-			cfg.Users.BaseDNs, cfg.Users.Scope = tt.bases, tt.scope
+			cfg.BaseDNs, cfg.Scope = tt.bases, tt.scope
 			res := read(t, newDirectory(t, cfg, zerolog.Nop()))
 			if res.Incomplete != "" {
 				t.Fatalf("Incomplete = %q", res.Incomplete)
@@ -357,7 +356,7 @@ func TestReadBaseDNsAndScope(t *testing.T) {
 
 	t.Run("missing first base is an error", func(t *testing.T) {
 		cfg := baseConfig(srv, dirgen.OpenLDAP, "")
-		cfg.Users.BaseDNs = []string{"ou=nowhere," + suffix, people}
+		cfg.BaseDNs = []string{"ou=nowhere," + suffix, people}
 		res, err := newDirectory(t, cfg, zerolog.Nop()).Read(context.Background())
 		t.Logf("error: %v", err)
 		if err == nil || !strings.Contains(err.Error(), "no such object") {
@@ -366,7 +365,7 @@ func TestReadBaseDNsAndScope(t *testing.T) {
 	})
 	t.Run("missing later base is incomplete", func(t *testing.T) {
 		cfg := baseConfig(srv, dirgen.OpenLDAP, "")
-		cfg.Users.BaseDNs = []string{people, "ou=nowhere," + suffix}
+		cfg.BaseDNs = []string{people, "ou=nowhere," + suffix}
 		res := read(t, newDirectory(t, cfg, zerolog.Nop()))
 		t.Logf("Incomplete: %s", res.Incomplete)
 		if !strings.Contains(res.Incomplete, "ou=nowhere") || len(res.Users) != 5 {
@@ -375,7 +374,7 @@ func TestReadBaseDNsAndScope(t *testing.T) {
 	})
 	t.Run("check counts the scope", func(t *testing.T) {
 		cfg := baseConfig(srv, dirgen.OpenLDAP, "")
-		cfg.Users.BaseDNs = []string{people, contractors, partners}
+		cfg.BaseDNs = []string{people, contractors, partners}
 		n, err := newDirectory(t, cfg, zerolog.Nop()).Check(context.Background())
 		if err != nil || n != 6 {
 			t.Errorf("Check = %d, %v; want 6 (overlap counted once)", n, err)
@@ -423,7 +422,7 @@ func TestReadMemberOf(t *testing.T) {
 				t.Fatalf("group %v holds everyone; the test would prove nothing", tt.groups)
 			}
 			cfg := baseConfig(srv, dirgen.OpenLDAP, dir.PeopleDN)
-			cfg.Users.MemberOf = tt.groups
+			cfg.MemberOf = tt.groups
 			res := read(t, newDirectory(t, cfg, zerolog.Nop()))
 			var got []string
 			for _, u := range res.Users {
@@ -519,7 +518,7 @@ func TestReadBadPassword(t *testing.T) {
 	})
 	const wrong = "wrong-Pa55word-that-must-not-leak"
 	cfg := baseConfig(srv, dirgen.OpenLDAP, "ou=people,"+suffix)
-	cfg.BindPassword = config.Secret(wrong)
+	cfg.BindPassword = wrong
 	var logs bytes.Buffer
 	d := newDirectory(t, cfg, zerolog.New(&logs).Level(zerolog.DebugLevel))
 
@@ -583,14 +582,14 @@ func TestReadReferrals(t *testing.T) {
 		users     int
 	}{
 		{"continuation reference", []string{people}, "", "referral: " + people, 2},
-		{"continuation reference ignored", []string{people}, config.ReferralsIgnore, "", 2},
+		{"continuation reference ignored", []string{people}, ReferralsIgnore, "", 2},
 		{"base DN is a referral", []string{moved}, "", "referral: " + moved, 0},
-		{"base DN is a referral, references ignored", []string{moved}, config.ReferralsIgnore, "referral: " + moved, 0},
+		{"base DN is a referral, references ignored", []string{moved}, ReferralsIgnore, "referral: " + moved, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := baseConfig(srv, dirgen.OpenLDAP, "")
-			cfg.Users.BaseDNs = tt.bases
+			cfg.BaseDNs = tt.bases
 			cfg.Referrals = tt.referrals
 			res := read(t, newDirectory(t, cfg, zerolog.Nop()))
 			t.Logf("Incomplete: %s", res.Incomplete)

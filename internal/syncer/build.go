@@ -43,7 +43,7 @@ type Wiring struct {
 // cmd/syncd, the tests and the benchmarks all build their syncers here, so
 // that none of them can drift from what production runs.
 func Build(cfg *config.Config, w Wiring) (*Syncer, error) {
-	src, err := source.New(cfg.LDAP, w.Log)
+	src, err := source.New(cfg.LDAP.Source(), w.Log)
 	if err != nil {
 		return nil, fmt.Errorf("ldap: %w", err)
 	}
