@@ -143,10 +143,20 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	defer close(release)
 	p := w.startSyncd(t, front)
 	p.waitArrival(t, arrived)
-	for range 2 {
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// Signals of one kind do not queue: the second is sent once syncd says
+	// it heard the first.
+	for !strings.Contains(p.stderr.String(), stopRequested) {
+		select {
+		case <-p.exited:
+			t.Fatalf("syncd exited on the first signal: %v\n%s", p.err, p.stderr)
+		case <-time.After(5 * time.Millisecond):
 		}
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
 	}
 	err := p.waitExit(t)
 	var ee *exec.ExitError
