@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/syncd-dev/syncd/internal/textutil"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -174,7 +175,7 @@ type Secret string
 // Reveal returns the secret value.
 func (s Secret) Reveal() string { return string(s) }
 
-const redacted = "[REDACTED]"
+const redacted = textutil.Redacted
 
 func (s Secret) String() string {
 	if s == "" {

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/syncd-dev/syncd/internal/textutil"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -81,10 +82,4 @@ func typeName(t reflect.Type) string {
 }
 
 // clip keeps a quoted value short enough for one line of an error.
-func clip(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "…"
-}
+func clip(s string) string { return textutil.Clip(s, 64, "…") }

@@ -8,6 +8,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/syncd-dev/syncd/internal/identity"
+	"github.com/syncd-dev/syncd/internal/textutil"
 )
 
 // keepLinkedHolders settles shared emails in favour of the entry already
@@ -70,7 +71,7 @@ func presentSkipped(skipped []identity.Skipped, known map[string]identity.Linked
 	}
 	if len(unmatched) > 0 {
 		holdMissing = fmt.Sprintf("%d skipped entr%s without a readable id match no linked user (%s), so any missing user may be one of them",
-			len(unmatched), plural(len(unmatched), "y", "ies"), identity.Clip(strings.Join(unmatched, "; "), 300))
+			len(unmatched), plural(len(unmatched), "y", "ies"), textutil.Clip(strings.Join(unmatched, "; "), 300, "…"))
 	}
 	return present, holdMissing
 }

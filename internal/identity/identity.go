@@ -132,30 +132,6 @@ var (
 	ErrInvalidEmail = errors.New("invalid email")
 )
 
-// CleanText makes s safe to store and show: invalid UTF-8 and NUL bytes
-// (which PostgreSQL refuses in text) become U+FFFD. It is for text that is
-// reported, such as a skipped entry's DN, never for values sent to Omni,
-// which are refused instead of altered.
-func CleanText(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if strings.IndexByte(s, 0) >= 0 {
-		s = strings.ReplaceAll(s, "\x00", "\uFFFD")
-	}
-	return s
-}
-
-// Clip cuts s to at most n bytes without splitting a UTF-8 sequence, and
-// marks the cut with an ellipsis.
-func Clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
 // NormalizeEmail trims and lower-cases an email address and checks that it is
 // a bare addr-spec with a dotted domain. Omni uses the email as the userName,
 // and matching is treated as case-insensitive.

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/syncd-dev/syncd/internal/textutil"
 )
 
 // ErrUnauthorized is matched (errors.Is) by every 401 and 403 answer. Omni
@@ -49,7 +51,7 @@ func (e *Error) Error() string {
 	}
 	if e.Message != "" {
 		b.WriteString(": ")
-		b.WriteString(truncate(e.Message, 300))
+		b.WriteString(textutil.Clip(e.Message, 300, ""))
 	}
 	if e.Unwrap() != nil {
 		// The operator reading this needs the hint more than the code.
@@ -113,12 +115,12 @@ func (e *Error) retryable() bool {
 // after NUL bytes are dropped, so none can split it. What is kept is valid
 // UTF-8 without NUL.
 func parseError(method, path string, status int, header http.Header, body []byte, now time.Time, red redactor) *Error {
-	body = red.bytes([]byte(cleanText(string(body))))
+	body = red.bytes([]byte(textutil.Clean(string(body))))
 	e := &Error{
 		Method:     method,
 		Path:       path,
 		Status:     status,
-		Body:       truncate(string(body), maxErrorBody),
+		Body:       textutil.Clip(string(body), maxErrorBody, ""),
 		RetryAfter: parseRetryAfter(header.Get("Retry-After"), now),
 	}
 	var fields map[string]json.RawMessage
@@ -158,8 +160,8 @@ func parseError(method, path string, status int, header http.Header, body []byte
 	}
 	// The decoded fields too, in case the body escaped the key in a way the
 	// byte-level pass did not foresee.
-	e.Code = truncate(red.string(cleanText(e.Code)), 200)
-	e.Message = truncate(red.string(cleanText(e.Message)), 1000)
+	e.Code = textutil.Clip(red.string(textutil.Clean(e.Code)), 200, "")
+	e.Message = textutil.Clip(red.string(textutil.Clean(e.Message)), 1000, "")
 	return e
 }
 
@@ -184,17 +186,6 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		}
 	}
 	return 0
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }
 
 // transportError is an attempt that got no complete answer.

@@ -14,14 +14,6 @@ import (
 // string decoded from an answer passes cleanText before it leaves the
 // package.
 
-// cleanText drops NUL bytes and replaces invalid UTF-8 with U+FFFD.
-func cleanText(s string) string {
-	if strings.IndexByte(s, 0) >= 0 {
-		s = strings.ReplaceAll(s, "\x00", "")
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
-}
-
 // maxIDLen bounds a user id; Omni's are UUIDs.
 const maxIDLen = 256
 

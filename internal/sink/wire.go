@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/syncd-dev/syncd/internal/identity"
+	"github.com/syncd-dev/syncd/internal/textutil"
 )
 
 const (
@@ -117,11 +118,11 @@ func userFromFields(fields map[string]json.RawMessage) (User, error) {
 	}
 	if raw, ok := lookupFold(fields, "userName"); ok {
 		u.UserName, _ = looseString(raw)
-		u.UserName = cleanText(u.UserName)
+		u.UserName = textutil.Clean(u.UserName)
 	}
 	if raw, ok := lookupFold(fields, "displayName"); ok {
 		u.DisplayName, _ = looseString(raw)
-		u.DisplayName = cleanText(u.DisplayName)
+		u.DisplayName = textutil.Clean(u.DisplayName)
 	}
 	if raw, ok := lookupFold(fields, "active"); ok {
 		s, _ := looseString(raw)
@@ -154,7 +155,7 @@ func (u *User) setAttr(k string, raw json.RawMessage) {
 	if u.Attributes == nil {
 		u.Attributes = make(map[string]string)
 	}
-	u.Attributes[cleanText(k)] = cleanText(v)
+	u.Attributes[textutil.Clean(k)] = textutil.Clean(v)
 }
 
 // listPage is one page of a ListResponse.
@@ -290,7 +291,7 @@ type redactor struct {
 	forms []string
 }
 
-const redacted = "[REDACTED]"
+const redacted = textutil.Redacted
 
 func newRedactor(token string) redactor {
 	if token == "" {

@@ -11,6 +11,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/syncd-dev/syncd/internal/identity"
+	"github.com/syncd-dev/syncd/internal/textutil"
 )
 
 // uacAccountDisable is the ACCOUNTDISABLE bit of Active Directory's
@@ -120,8 +121,8 @@ func (m *Mapper) Map(e *ldap.Entry) (identity.User, *identity.Skipped) {
 	dn := e.DN
 	skip := func(id string, reason identity.SkipReason, detail string) (identity.User, *identity.Skipped) {
 		return identity.User{}, &identity.Skipped{
-			DN:     identity.CleanText(dn),
-			ID:     identity.CleanText(id),
+			DN:     textutil.Clean(dn),
+			ID:     textutil.Clean(id),
 			Reason: reason,
 			Detail: detail,
 		}
@@ -290,25 +291,12 @@ func quoteBounded(v string) string {
 	if len(v) <= detailMax {
 		return strconv.Quote(v)
 	}
-	cut := detailMax
-	for cut > 0 && !utf8.RuneStart(v[cut]) {
-		cut--
-	}
-	return strconv.Quote(v[:cut]) + fmt.Sprintf("… (%d bytes)", len(v))
+	return strconv.Quote(textutil.Clip(v, detailMax, "")) + fmt.Sprintf("… (%d bytes)", len(v))
 }
 
 // bounded shortens s (a DN, in practice) for a detail.
 func bounded(s string) string {
-	s = identity.CleanText(s)
-	const max = 256
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return textutil.Clip(textutil.Clean(s), 256, "…")
 }
 
 // FormatGUID renders Active Directory's 16-byte objectGUID in the canonical

@@ -14,13 +14,12 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/syncd-dev/syncd/internal/identity"
+	"github.com/syncd-dev/syncd/internal/textutil"
 )
 
 const (
@@ -100,7 +99,7 @@ func scrub(err error, databaseURL, password string) error {
 	}
 	for _, sec := range secrets {
 		if sec != "" {
-			clean = strings.ReplaceAll(clean, sec, "xxxxx")
+			clean = strings.ReplaceAll(clean, sec, textutil.Redacted)
 		}
 	}
 	if clean == msg {
@@ -124,16 +123,8 @@ func withTimeout(ctx context.Context, d time.Duration) (context.Context, context
 func bound(s string) string {
 	// PostgreSQL refuses NUL in text: a message quoting one must not make
 	// the row it belongs to unstorable.
-	s = identity.CleanText(s)
-	if len(s) <= maxText {
-		return s
-	}
 	const mark = "…[truncated]"
-	cut := maxText - len(mark)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + mark
+	return textutil.Clip(textutil.Clean(s), maxText-len(mark), mark)
 }
 
 // ErrUserNameTaken means another active linked user already has the
