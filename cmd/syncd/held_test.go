@@ -35,3 +35,32 @@ func TestCheckShowsHeldOperations(t *testing.T) {
 		t.Errorf("check with a held operation: exit %d\n%s", code, out)
 	}
 }
+
+// Each command takes only its own flags, before or after the command word.
+func TestCommandFlags(t *testing.T) {
+	w := newWorld(t, true, 3)
+	if code, out, errOut := w.syncd(t, "migrate"); code != exitOK {
+		t.Fatalf("migrate: %d\n%s%s", code, out, errOut)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"--once", "--since", "1h"}, exitConfig, "flag provided but not defined: -since"},
+		{[]string{"migrate", "--once"}, exitConfig, "flag provided but not defined: -once"},
+		{[]string{"audit", "--dry-run"}, exitConfig, "flag provided but not defined: -dry-run"},
+		{[]string{"frobnicate"}, exitConfig, `unknown command "frobnicate"`},
+		{[]string{"--since", "1h", "audit"}, exitOK, ""},
+		{[]string{"--config", w.config, "migrate"}, exitOK, ""},
+		{[]string{"audit", "--since", "1h", "--output", "json"}, exitOK, ""},
+	} {
+		code, out, errOut := w.syncd(t, c.args...)
+		if code != c.code {
+			t.Errorf("syncd %v: exit %d, want %d\n%s%s", c.args, code, c.code, out, errOut)
+		}
+		if c.says != "" && !strings.Contains(errOut, c.says) {
+			t.Errorf("syncd %v: %q does not say %q", c.args, errOut, c.says)
+		}
+	}
+}

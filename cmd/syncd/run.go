@@ -54,8 +54,6 @@ const usage = `Usage:
   syncd check              check the directory, Omni and the database, and say what works
   syncd audit [flags]      read the audit log
   syncd version            print the version
-
-Flags:
 `
 
 // run is the whole program; main only maps its error to an exit code.
@@ -63,35 +61,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	fs := flag.NewFlagSet("syncd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "configuration file (default $SYNCD_CONFIG or /etc/syncd/syncd.yaml)")
-	once := fs.Bool("once", false, "run one sync and exit")
-	dryRun := fs.Bool("dry-run", false, "plan only: send nothing to Omni and change no state (implies --once)")
-	output := fs.String("output", "text", "plan output with --once: text or json")
-	allowMass := fs.Bool("allow-mass-deprovision", false, "let this run exceed the deprovision caps (audited)")
-	since := fs.Duration("since", 24*time.Hour, "audit: events newer than this")
-	auditUser := fs.String("user", "", "audit: only events for this userName")
-	auditRun := fs.Int64("run", 0, "audit: only events of this run id")
-	auditVerify := fs.Bool("verify", false, "audit: verify the audit log's hash chain instead of listing events")
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	// The command may stand before or after the flags.
-	cmd := ""
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
-			return &exitError{code: exitConfig, err: err}
-		}
-		if fs.NArg() == 0 || cmd != "" {
-			break
-		}
-		cmd, args = fs.Arg(0), fs.Args()[1:]
+	cmd, rest, err := splitCommand(args)
+	if err != nil {
+		return &exitError{code: exitConfig, err: err, hint: "run syncd --help"}
 	}
-	if fs.NArg() > 0 {
-		return &exitError{code: exitConfig, err: fmt.Errorf("unexpected argument %q", fs.Arg(0)), hint: "run syncd --help"}
+	f, err := parseFlags(cmd, rest, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
 	}
+	if err != nil {
+		return &exitError{code: exitConfig, err: err, hint: "run syncd --help"}
+	}
+	configPath, output := f.config, &f.output
+	once, dryRun, allowMass := &f.once, &f.dryRun, &f.allowMass
+	since, auditUser, auditRun, auditVerify := &f.since, &f.user, &f.run, &f.verify
 	if *output != "text" && *output != "json" {
 		return &exitError{code: exitConfig, err: fmt.Errorf("--output: must be text or json, not %q", *output)}
 	}
@@ -105,7 +88,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return &exitError{code: exitConfig, err: fmt.Errorf("unknown command %q", cmd), hint: "run syncd --help"}
 	}
 
-	path := *configPath
+	path := configPath
 	if path == "" {
 		path = getenv("SYNCD_CONFIG")
 	}
