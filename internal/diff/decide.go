@@ -2,6 +2,7 @@ package diff
 
 import (
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/syncd-dev/syncd/internal/identity"
@@ -35,6 +36,9 @@ type Policy struct {
 	NoDeprovision bool
 	// AllowMassDeprovision lets this run go over the caps.
 	AllowMassDeprovision bool
+	// OwnedAttributes are the Omni user attribute keys syncd maps; the
+	// others are someone else's and never compared or sent. Nil owns all.
+	OwnedAttributes []string
 }
 
 // Refusal is an operation Omni refused in a way no retry can fix.
@@ -85,6 +89,7 @@ type Decision struct {
 // whether the read may be trusted to say who is gone, the grace period, the
 // deprovision mode and the caps. It does no I/O.
 func Decide(in Input, p Policy) Decision {
+	in.Known = ownedOnly(in.Known, p.OwnedAttributes)
 	users, skipped := keepLinkedHolders(in.Read.Users, in.Read.Skipped, in.Known)
 	read := Read{Users: users, Skipped: skipped, Incomplete: in.Read.Incomplete}
 	present, holdMissing := presentSkipped(skipped, in.Known)
@@ -145,6 +150,32 @@ func blockRefused(p *Plan, refused map[string]Refusal, now time.Time) {
 	}
 	p.Create, p.Update, p.Reactivate = keep(p.Create), keep(p.Update), keep(p.Reactivate)
 	sortOps(p.Blocked)
+}
+
+// ownedOnly drops from the known users the attributes syncd no longer owns
+// (a key removed from ldap.omniAttributes), so that their last values stay
+// in Omni untouched instead of being planned as removals.
+func ownedOnly(known map[string]identity.Linked, owned []string) map[string]identity.Linked {
+	if owned == nil {
+		return known
+	}
+	var out map[string]identity.Linked
+	for id, k := range known {
+		attrs := Owned(k.Attributes, owned)
+		if len(attrs) == len(k.Attributes) {
+			continue
+		}
+		if out == nil {
+			out = maps.Clone(known)
+		}
+		k.Attributes = attrs
+		k.Hash = k.User.Hash()
+		out[id] = k
+	}
+	if out == nil {
+		return known
+	}
+	return out
 }
 
 func activeLinked(known map[string]identity.Linked) int {

@@ -7,6 +7,7 @@ package diff
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -247,6 +248,29 @@ func sortOps(ops []Op) {
 	})
 }
 
+// AttributePrefix begins the Field of a change to an Omni user attribute,
+// followed by the attribute's key.
+const AttributePrefix = "attributes."
+
+// Owned returns the attributes whose keys are in owned: the ones syncd maps
+// and so may set or remove. Keys anyone else set are left out, so they are
+// never compared, sent or reset. A nil owned owns every key.
+func Owned(attrs map[string]string, owned []string) map[string]string {
+	if owned == nil || len(attrs) == 0 {
+		return attrs
+	}
+	var out map[string]string
+	for k, v := range attrs {
+		if slices.Contains(owned, k) {
+			if out == nil {
+				out = make(map[string]string, len(attrs))
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // FieldChanges lists the fields that differ between two versions of a user,
 // in a fixed order: userName, displayName, then attributes by key.
 func FieldChanges(before, after identity.User) []FieldChange {
@@ -272,7 +296,7 @@ func FieldChanges(before, after identity.User) []FieldChange {
 	for _, k := range sorted {
 		b, a := before.Attributes[k], after.Attributes[k]
 		if b != a {
-			cs = append(cs, FieldChange{"attributes." + k, b, a})
+			cs = append(cs, FieldChange{AttributePrefix + k, b, a})
 		}
 	}
 	return cs

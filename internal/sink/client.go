@@ -245,30 +245,22 @@ func (c *Client) Create(ctx context.Context, u identity.User) (User, error) {
 	return out, nil
 }
 
-// Replace PUTs the full desired values of u (active) to the user id. Omni
-// resets optional attributes a PUT leaves out, so u must be complete; that
-// also makes a repeat harmless.
-func (c *Client) Replace(ctx context.Context, id string, u identity.User) (User, error) {
+
+// Patch changes exactly the given fields of the user id with one PATCH, and
+// nothing else: PATCH leaves the attributes it does not name alone. A repeat
+// sets the same values again, so it is retried like any idempotent write.
+func (c *Client) Patch(ctx context.Context, id string, changes []Change) error {
 	if id == "" {
-		return User{}, errors.New("replace user: empty id")
+		return errors.New("patch user: empty id")
 	}
-	body, err := encodeUser(u)
+	body, err := encodePatch(changes)
 	if err != nil {
-		return User{}, fmt.Errorf("replace user %s: %w", id, err)
+		return fmt.Errorf("patch user %s: %w", id, err)
 	}
-	var out User
-	err = c.write(ctx, http.MethodPut, c.userPath(id), body, func(r *response) error {
-		got, err := decodeUserResponse(r)
-		if err != nil {
-			return fmt.Errorf("read replaced user: %w", err)
-		}
-		out = got
-		return nil
-	})
-	if err != nil {
-		return User{}, fmt.Errorf("replace user %s: %w", id, err)
+	if err := c.write(ctx, http.MethodPatch, c.userPath(id), body, nil); err != nil {
+		return fmt.Errorf("patch user %s: %w", id, err)
 	}
-	return out, nil
+	return nil
 }
 
 // SetActive PATCHes the user's active flag. In Omni, active=false is a

@@ -71,7 +71,7 @@ func TestDoesNotRetryRefusals(t *testing.T) {
 		t.Run(http.StatusText(tt.status), func(t *testing.T) {
 			srv := newScript(t, reply(tt.status, map[string]string{"error": "nope", "message": "refused"}))
 			c, clk := newTestClient(t, srv.URL, nil)
-			_, err := c.Replace(context.Background(), "u1", alice)
+			err := c.Patch(context.Background(), "u1", []Change{{Field: "displayName", Value: "Alice L."}})
 			if !IsStatus(err, tt.status) {
 				t.Fatalf("got %v, want status %d", err, tt.status)
 			}
@@ -341,16 +341,21 @@ func TestDeleteAfterLostReplyReportsNotFound(t *testing.T) {
 func TestRequestsCarryAuthAndSCIMHeaders(t *testing.T) {
 	srv := newScript(t, reply(200, userJSON("u1", "a@example.com")), reply(204, nil))
 	c, _ := newTestClient(t, srv.URL, func(c *Config) { c.UserAgent = "syncd/test"; c.UsersPath = "Users" })
-	if _, err := c.Replace(context.Background(), "a b/c", alice); err != nil {
+	if err := c.Patch(context.Background(), "a b/c", []Change{{Field: "displayName", Value: "Alice L."}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.SetActive(context.Background(), "u1", false); err != nil {
 		t.Fatal(err)
 	}
 	reqs := srv.Requests()
-	put, patch := reqs[0], reqs[1]
-	if put.Method != "PUT" || put.Path != "/api/scim/v2/Users/a b/c" {
-		t.Errorf("got %s %s", put.Method, put.Path)
+	update, patch := reqs[0], reqs[1]
+	if update.Method != "PATCH" || update.Path != "/api/scim/v2/Users/a b/c" {
+		t.Errorf("got %s %s", update.Method, update.Path)
+	}
+	var ub patchBody
+	if err := json.Unmarshal(update.Body, &ub); err != nil || len(ub.Operations) != 1 || ub.Operations[0].Path != "displayName" ||
+		ub.Operations[0].Op != "replace" || ub.Operations[0].Value != "Alice L." {
+		t.Errorf("update body %s (%v)", update.Body, err)
 	}
 	for _, r := range reqs {
 		if got := r.Header.Get("Authorization"); got != "Bearer "+testToken {

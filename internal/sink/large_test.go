@@ -40,7 +40,7 @@ func checkCreateSettledByLookup(t *testing.T, answer http.HandlerFunc) {
 func TestWriteWithAnswerTooLargeIsUnknown(t *testing.T) {
 	srv := newScript(t, huge(200, "u1"), huge(200, "u1"))
 	c, _ := newTestClient(t, srv.URL, func(c *Config) { c.MaxAttempts = 2 })
-	_, err := c.Replace(context.Background(), "u1", alice)
+	err := c.Patch(context.Background(), "u1", []Change{{Field: "displayName", Value: "Alice L."}})
 	if !errors.Is(err, ErrOutcomeUnknown) || !strings.Contains(err.Error(), "answer exceeds") {
 		t.Fatalf("got %v, want ErrOutcomeUnknown for an answer too large", err)
 	}

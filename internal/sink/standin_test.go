@@ -61,9 +61,11 @@ func TestStandinUserLifecycle(t *testing.T) {
 
 			renamed := alice
 			renamed.UserName, renamed.DisplayName = "alice.l@example.com", "Alice L."
-			replaced, err := c.Replace(ctx, created.ID, renamed)
-			if err != nil || replaced.UserName != renamed.UserName || replaced.DisplayName != "Alice L." {
-				t.Fatalf("replace: %+v %v", replaced, err)
+			if err := c.Patch(ctx, created.ID, []Change{{Field: "userName", Value: renamed.UserName}, {Field: "displayName", Value: "Alice L."}}); err != nil {
+				t.Fatalf("patch: %v", err)
+			}
+			if got, err := c.Get(ctx, created.ID); err != nil || got.UserName != renamed.UserName || got.DisplayName != "Alice L." {
+				t.Fatalf("after patch: %+v %v", got, err)
 			}
 
 			if err := c.SetActive(ctx, created.ID, false); err != nil {
@@ -125,10 +127,13 @@ func TestStandinAttributesRoundTrip(t *testing.T) {
 	if err != nil || !maps.Equal(got.Attributes, u.Attributes) {
 		t.Errorf("get: attributes %v (%v), want %v", got.Attributes, err, u.Attributes)
 	}
-	// A PUT without attributes resets them, as Omni's PUT does.
-	replaced, err := c.Replace(ctx, created.ID, alice)
-	if err != nil || len(replaced.Attributes) != 0 {
-		t.Errorf("replace without attributes: %v (%v), want none", replaced.Attributes, err)
+	// A PATCH removing one attribute leaves the others.
+	if err := c.Patch(ctx, created.ID, []Change{{Attribute: "department", Remove: true}}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := c.Get(ctx, created.ID)
+	if _, gone := after.Attributes["department"]; err != nil || gone || len(after.Attributes) != len(u.Attributes)-1 {
+		t.Errorf("after removing department: %v (%v), want the others kept", after.Attributes, err)
 	}
 
 	// Omni may hold integers and lists, set by an admin or another IdP.

@@ -77,12 +77,59 @@ func encodeUser(u identity.User) ([]byte, error) {
 type patchOp struct {
 	Op    string `json:"op"`
 	Path  string `json:"path"`
-	Value any    `json:"value"`
+	Value any    `json:"value,omitempty"`
 }
 
 type patchBody struct {
 	Schemas    []string  `json:"schemas"`
 	Operations []patchOp `json:"Operations"`
+}
+
+// Change is one field an update sets or removes: "userName",
+// "displayName", or an Omni user attribute by its key. A PATCH carries only
+// the changes, so attributes and fields syncd does not own are never sent,
+// and so never reset, whatever reading of Omni's PUT is right.
+type Change struct {
+	// Field is "userName", "displayName" or "" for an attribute.
+	Field string
+	// Attribute is the user attribute's key when Field is "".
+	Attribute string
+	Value     string
+	// Remove removes the attribute (Value is ignored).
+	Remove bool
+}
+
+func (c Change) String() string {
+	name := c.Field
+	if name == "" {
+		name = "attribute " + c.Attribute
+	}
+	if c.Remove {
+		return "remove " + name
+	}
+	return "set " + name
+}
+
+func encodePatch(changes []Change) ([]byte, error) {
+	ops := make([]patchOp, 0, len(changes))
+	for _, c := range changes {
+		switch {
+		case c.Field == "userName" || c.Field == "displayName":
+			ops = append(ops, patchOp{Op: "replace", Path: c.Field, Value: c.Value})
+		case c.Field != "":
+			return nil, fmt.Errorf("patch: %q is not a field syncd sets", c.Field)
+		case c.Attribute == "":
+			return nil, errors.New("patch: an attribute change without a key")
+		case c.Remove:
+			ops = append(ops, patchOp{Op: "remove", Path: schemaOmniAttr + ":" + c.Attribute})
+		default:
+			ops = append(ops, patchOp{Op: "replace", Path: schemaOmniAttr + ":" + c.Attribute, Value: c.Value})
+		}
+	}
+	if len(ops) == 0 {
+		return nil, errors.New("patch: no change")
+	}
+	return json.Marshal(patchBody{Schemas: []string{schemaPatchOp}, Operations: ops})
 }
 
 func encodeSetActive(active bool) ([]byte, error) {

@@ -223,11 +223,15 @@ func (r *run) createOrAdopt(ctx context.Context, u identity.User, detail string)
 			fix: "this entry shares an email with another person's Omni account; give it its own email"}
 	}
 	detail = strings.TrimPrefix(detail+"; adopted existing Omni user", "; ")
+	// Only the fields syncd owns are brought in line: attributes someone
+	// else set on the adopted user stay as they are.
 	had := linkFromOmni(u.ID, existing, identity.OriginAdopted)
+	had.User.Attributes = diff.Owned(had.User.Attributes, r.opts.Policy.OwnedAttributes)
+	had.Hash = had.User.Hash()
 	if had.Hash == u.Hash() {
 		return outcome{action: actAdopt, status: 409, detail: detail, link: linkOf(u, existing.ID, identity.OriginAdopted)}
 	}
-	if _, err := r.sink.Replace(ctx, existing.ID, u); err != nil {
+	if err := r.sink.Patch(ctx, existing.ID, patchOf(diff.FieldChanges(had.User, u))); err != nil {
 		// Linked even so: the user is syncd's now, and the next run retries
 		// the update from the values Omni holds.
 		return outcome{action: actAdopt, status: statusOf(err), err: fmt.Errorf("adopted, but update failed: %w", err), link: &had}
@@ -250,7 +254,7 @@ func (r *run) linkedTo(scimID, self string) (string, bool) {
 
 func (r *run) update(ctx context.Context, op diff.Op) outcome {
 	k := *op.Known
-	if _, err := r.sink.Replace(ctx, k.SCIMID, op.User); err != nil {
+	if err := r.sink.Patch(ctx, k.SCIMID, patchOf(op.Changes)); err != nil {
 		switch {
 		case errors.Is(err, sink.ErrNotFound):
 			// Someone removed the user in Omni. Record it as deprovisioned so
@@ -285,8 +289,8 @@ func (r *run) reactivate(ctx context.Context, op diff.Op) outcome {
 		}
 		return out
 	}
-	if op.User.Hash() != k.Hash {
-		if _, err := r.sink.Replace(ctx, k.SCIMID, op.User); err != nil {
+	if len(op.Changes) > 0 {
+		if err := r.sink.Patch(ctx, k.SCIMID, patchOf(op.Changes)); err != nil {
 			k.Status = identity.StatusActive
 			return outcome{status: statusOf(err), err: fmt.Errorf("reactivated, but update failed: %w", err), link: &k}
 		}
@@ -410,6 +414,20 @@ func (r *run) settle(ctx context.Context, op state.Op, known map[string]identity
 	}
 }
 
+// patchOf turns the planned field changes into the PATCH that makes them:
+// an attribute whose value is gone is removed, any other field is set.
+func patchOf(cs []diff.FieldChange) []sink.Change {
+	out := make([]sink.Change, 0, len(cs))
+	for _, c := range cs {
+		if key, ok := strings.CutPrefix(c.Field, diff.AttributePrefix); ok {
+			out = append(out, sink.Change{Attribute: key, Value: c.After, Remove: c.After == ""})
+			continue
+		}
+		out = append(out, sink.Change{Field: c.Field, Value: c.After})
+	}
+	return out
+}
+
 func linkOf(u identity.User, scimID string, origin identity.Origin) *identity.Linked {
 	u.Active = true
 	return &identity.Linked{User: u, SCIMID: scimID, Hash: u.Hash(), Status: identity.StatusActive, Origin: origin}
@@ -434,11 +452,9 @@ type dryRunSink struct{}
 func (dryRunSink) Create(_ context.Context, u identity.User) (sink.User, error) {
 	return sink.User{ID: "(dry-run)", UserName: u.UserName, DisplayName: u.DisplayName, Active: true, Attributes: u.Attributes}, nil
 }
-func (dryRunSink) Replace(_ context.Context, id string, u identity.User) (sink.User, error) {
-	return sink.User{ID: id, UserName: u.UserName, DisplayName: u.DisplayName, Active: true, Attributes: u.Attributes}, nil
-}
-func (dryRunSink) SetActive(context.Context, string, bool) error { return nil }
-func (dryRunSink) Delete(context.Context, string) error          { return nil }
+func (dryRunSink) Patch(context.Context, string, []sink.Change) error { return nil }
+func (dryRunSink) SetActive(context.Context, string, bool) error      { return nil }
+func (dryRunSink) Delete(context.Context, string) error               { return nil }
 func (dryRunSink) Get(_ context.Context, id string) (sink.User, error) {
 	return sink.User{ID: id, Active: true}, nil
 }

@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,7 +68,7 @@ func Build(cfg *config.Config, w Wiring) (*Syncer, error) {
 		Metrics: metrics,
 		Options: Options{
 			Deprovision: cfg.SCIM.Deprovision,
-			Policy:      PolicyFrom(cfg.Safety, w.AllowMassDeprovision),
+			Policy:      PolicyFrom(cfg, w.AllowMassDeprovision),
 			DryRun:      w.DryRun,
 			Trigger:     trigger,
 			OpTimeout:   cfg.SCIM.MaxElapsed.D() + cfg.SCIM.Timeout.D(),
@@ -80,9 +81,17 @@ func Build(cfg *config.Config, w Wiring) (*Syncer, error) {
 	return s, nil
 }
 
-// PolicyFrom translates the safety settings into the run's policy.
-func PolicyFrom(s config.Safety, allowMass bool) diff.Policy {
+// PolicyFrom translates the safety settings and the attribute mapping into
+// the run's policy.
+func PolicyFrom(cfg *config.Config, allowMass bool) diff.Policy {
+	s := cfg.Safety
+	owned := make([]string, 0, len(cfg.LDAP.OmniAttributes))
+	for k := range cfg.LDAP.OmniAttributes {
+		owned = append(owned, k)
+	}
+	slices.Sort(owned)
 	return diff.Policy{
+		OwnedAttributes:       owned,
 		DeprovisionAfter:      s.DeprovisionAfter.D(),
 		DeprovisionAfterRuns:  s.DeprovisionAfterRuns,
 		MinSourceFraction:     s.MinSourceFraction,

@@ -28,7 +28,7 @@ type Source interface {
 // Sink sends changes to Omni.
 type Sink interface {
 	Create(ctx context.Context, u identity.User) (sink.User, error)
-	Replace(ctx context.Context, id string, u identity.User) (sink.User, error)
+	Patch(ctx context.Context, id string, changes []sink.Change) error
 	SetActive(ctx context.Context, id string, active bool) error
 	Delete(ctx context.Context, id string) error
 	Get(ctx context.Context, id string) (sink.User, error)

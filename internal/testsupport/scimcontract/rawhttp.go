@@ -81,11 +81,22 @@ func (h *HTTP) Create(ctx context.Context, u identity.User) (sink.User, error) {
 	return out.user(), err
 }
 
-// Replace PUTs u, active, to id.
-func (h *HTTP) Replace(ctx context.Context, id string, u identity.User) (sink.User, error) {
-	var out wireUser
-	err := h.do(ctx, http.MethodPut, "/users/"+url.PathEscape(id), "", userBody(u), &out)
-	return out.user(), err
+// Patch PATCHes the changes to id, with the paths Omni's docs give for
+// userName, displayName and a user attribute.
+func (h *HTTP) Patch(ctx context.Context, id string, changes []sink.Change) error {
+	ops := make([]map[string]any, 0, len(changes))
+	for _, c := range changes {
+		switch {
+		case c.Field != "":
+			ops = append(ops, map[string]any{"op": "replace", "path": c.Field, "value": c.Value})
+		case c.Remove:
+			ops = append(ops, map[string]any{"op": "remove", "path": "urn:omni:params:1.0:UserAttribute:" + c.Attribute})
+		default:
+			ops = append(ops, map[string]any{"op": "replace", "path": "urn:omni:params:1.0:UserAttribute:" + c.Attribute, "value": c.Value})
+		}
+	}
+	body := map[string]any{"schemas": []string{patchSchema}, "Operations": ops}
+	return h.do(ctx, http.MethodPatch, "/users/"+url.PathEscape(id), "", body, nil)
 }
 
 // SetActive PATCHes the active flag, as Omni's docs show it.

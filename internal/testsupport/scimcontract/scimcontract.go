@@ -24,7 +24,7 @@ import (
 // for method, so that anything the syncer accepts can be run here as is.
 type Omni interface {
 	Create(ctx context.Context, u identity.User) (sink.User, error)
-	Replace(ctx context.Context, id string, u identity.User) (sink.User, error)
+	Patch(ctx context.Context, id string, changes []sink.Change) error
 	SetActive(ctx context.Context, id string, active bool) error
 	Delete(ctx context.Context, id string) error
 	Get(ctx context.Context, id string) (sink.User, error)
@@ -61,13 +61,11 @@ var writeCases = []contractCase{
 		got := create(t, o, Alice)
 		checkUser(t, "create", got, got.ID, Alice, true)
 	}},
-	{"ReplaceAnswersWithTheValuesSentAndKeepsTheID", func(t *testing.T, o Omni) {
+	{"PatchOfACreatedUserSucceeds", func(t *testing.T, o Omni) {
 		created := create(t, o, Alice)
-		got, err := o.Replace(context.Background(), created.ID, renamed(Alice))
-		if err != nil {
-			t.Fatalf("replace: %v", err)
+		if err := o.Patch(context.Background(), created.ID, renameChanges); err != nil {
+			t.Fatalf("patch: %v", err)
 		}
-		checkUser(t, "replace", got, created.ID, renamed(Alice), true)
 	}},
 	{"SetActiveAndDeleteOfACreatedUserSucceed", func(t *testing.T, o Omni) {
 		ctx := context.Background()
@@ -117,16 +115,16 @@ var stateCases = []contractCase{
 			t.Errorf("get %s: %+v, %v; want status 404", MissingID, got, err)
 		}
 	}},
-	{"ReplaceChangesNameAndAttributesAndKeepsTheID", func(t *testing.T, o Omni) {
+	{"PatchChangesExactlyTheNamedFieldsAndKeepsTheID", func(t *testing.T, o Omni) {
 		ctx := context.Background()
 		created := create(t, o, Alice)
 		want := renamed(Alice)
-		if _, err := o.Replace(ctx, created.ID, want); err != nil {
-			t.Fatalf("replace: %v", err)
+		if err := o.Patch(ctx, created.ID, renameChanges); err != nil {
+			t.Fatalf("patch: %v", err)
 		}
-		// The attribute left out is gone: syncd sends the full set, and
-		// relies on what it leaves out not lingering.
-		checkUser(t, "get after replace", get(t, o, created.ID), created.ID, want, true)
+		// costCenter was removed, department changed, site added; an
+		// attribute a PATCH does not name would have stayed.
+		checkUser(t, "get after patch", get(t, o, created.ID), created.ID, want, true)
 		got, found, err := o.FindByUserName(ctx, want.UserName)
 		if err != nil || !found || got.ID != created.ID {
 			t.Errorf("find by the new userName: %+v, found=%t, %v; want id %s", got, found, err, created.ID)
@@ -202,10 +200,8 @@ var statelessCases = []contractCase{
 	}},
 	{"WritesToAnyIDSucceed", func(t *testing.T, o Omni) {
 		ctx := context.Background()
-		if got, err := o.Replace(ctx, MissingID, Bob); err != nil {
-			t.Errorf("replace: %v", err)
-		} else {
-			checkUser(t, "replace", got, MissingID, Bob, true)
+		if err := o.Patch(ctx, MissingID, renameChanges); err != nil {
+			t.Errorf("patch: %v", err)
 		}
 		if err := o.SetActive(ctx, MissingID, false); err != nil {
 			t.Errorf("deactivate: %v", err)
@@ -261,6 +257,15 @@ func get(t *testing.T, o Omni, id string) sink.User {
 
 // renamed is u with every value a replace can change changed, one attribute
 // changed, one dropped and one added.
+// renameChanges turn Alice into renamed(Alice).
+var renameChanges = []sink.Change{
+	{Field: "userName", Value: "alice.l@example.com"},
+	{Field: "displayName", Value: "Alice L."},
+	{Attribute: "department", Value: "research"},
+	{Attribute: "site", Value: "oxford"},
+	{Attribute: "costCenter", Remove: true},
+}
+
 func renamed(u identity.User) identity.User {
 	u.UserName = "alice.l@example.com"
 	u.DisplayName = "Alice L."
