@@ -50,6 +50,11 @@ func check(ctx context.Context, cfg *config.Config, stdout io.Writer, log zerolo
 		cancel()
 	}
 	line("scim", err, cfg.SCIM.URL+": API key accepted")
+	if len(cfg.Safety.ProtectedUsers) == 0 {
+		// An Omni API key lives as long as the user who created it: a run
+		// that deactivates that user revokes syncd's own key.
+		fmt.Fprintf(stdout, "WARN %-8s safety.protectedUsers is empty: list the Omni user who created syncd's API key, or a run that deactivates that user revokes the key\n", "protect")
+	}
 
 	if url := cfg.State.DatabaseURL.Reveal(); url == "" {
 		fmt.Fprintln(stdout, "-    database not configured (only --dry-run can run)")

@@ -19,6 +19,13 @@ func TestCheckShowsHeldOperations(t *testing.T) {
 	if code != exitOK || strings.Contains(out, "held") {
 		t.Fatalf("check before anything is held: exit %d\n%s", code, out)
 	}
+	if !strings.Contains(out, "WARN protect  safety.protectedUsers is empty") {
+		t.Errorf("check does not warn that no user is protected:\n%s", out)
+	}
+	w.appendConfig(t, "safety:\n  protectedUsers: [key.creator@corp.example.com]\n")
+	if code, out, _ = w.syncd(t, "check"); code != exitOK || strings.Contains(out, "protectedUsers is empty") {
+		t.Errorf("check with a protected user: exit %d\n%s", code, out)
+	}
 	ctx := context.Background()
 	st, err := state.Open(ctx, w.env["SYNCD_DATABASE_URL"])
 	if err != nil {

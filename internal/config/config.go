@@ -124,6 +124,10 @@ type Safety struct {
 	MinSourceFraction float64 `yaml:"minSourceFraction"`
 	// CanaryDNs must all be found in scope, or no deprovisions are planned.
 	CanaryDNs []string `yaml:"canaryDNs"`
+	// ProtectedUsers are Omni userNames syncd never deactivates or deletes,
+	// whatever the directory says: at least the creator of syncd's API key,
+	// whose deactivation would revoke the key.
+	ProtectedUsers []string `yaml:"protectedUsers"`
 }
 
 type Log struct {

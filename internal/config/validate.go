@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/robfig/cron/v3"
 
+	"github.com/syncd-dev/syncd/internal/identity"
 	"github.com/syncd-dev/syncd/internal/validate"
 )
 
@@ -142,6 +143,11 @@ func (s *Safety) validate(ps *problems) {
 	}
 	for i, dn := range s.CanaryDNs {
 		ps.DN(fmt.Sprintf("safety.canaryDNs[%d]", i), dn)
+	}
+	for i, u := range s.ProtectedUsers {
+		if _, err := identity.NormalizeEmail(u); err != nil {
+			ps.Add(fmt.Sprintf("safety.protectedUsers[%d]", i), "must be an Omni userName (an email address)")
+		}
 	}
 }
 

@@ -3,6 +3,8 @@ package diff
 import (
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/syncd-dev/syncd/internal/identity"
@@ -36,6 +38,9 @@ type Policy struct {
 	NoDeprovision bool
 	// AllowMassDeprovision lets this run go over the caps.
 	AllowMassDeprovision bool
+	// Protected lists userNames (lower case) never deprovisioned, whatever
+	// the directory says.
+	Protected []string
 	// OwnedAttributes are the Omni user attribute keys syncd maps; the
 	// others are someone else's and never compared or sent. Nil owns all.
 	OwnedAttributes []string
@@ -103,6 +108,7 @@ func Decide(in Input, p Policy) Decision {
 		HoldMissing:          holdMissing,
 	})
 	blockRefused(&plan, in.Refused, in.Now)
+	holdProtected(&plan, p.Protected)
 	d := Decision{Users: users, Skipped: skipped}
 	if p.NoDeprovision {
 		for _, op := range plan.Deprovision {
@@ -150,6 +156,34 @@ func blockRefused(p *Plan, refused map[string]Refusal, now time.Time) {
 	}
 	p.Create, p.Update, p.Reactivate = keep(p.Create), keep(p.Update), keep(p.Reactivate)
 	sortOps(p.Blocked)
+}
+
+// ReasonProtected is why a protected user is held.
+const ReasonProtected = "protected (safety.protectedUsers)"
+
+// holdProtected holds every deprovision, due or waiting, of a protected
+// user, and stops its grace clock: no run may deactivate or delete it.
+func holdProtected(p *Plan, protected []string) {
+	if len(protected) == 0 {
+		return
+	}
+	isProtected := func(op Op) bool { return slices.Contains(protected, strings.ToLower(op.User.UserName)) }
+	var ids []string
+	keep := func(ops []Op) []Op {
+		out := ops[:0]
+		for _, op := range ops {
+			if isProtected(op) {
+				op.Reason, op.Due = op.Reason+"; "+ReasonProtected, time.Time{}
+				p.Held = append(p.Held, op)
+				ids = append(ids, op.User.ID)
+				continue
+			}
+			out = append(out, op)
+		}
+		return out
+	}
+	p.Deprovision, p.Waiting = keep(p.Deprovision), keep(p.Waiting)
+	p.Marks = slices.DeleteFunc(p.Marks, func(m Mark) bool { return !m.FirstMissingAt.IsZero() && slices.Contains(ids, m.ID) })
 }
 
 // ownedOnly drops from the known users the attributes syncd no longer owns

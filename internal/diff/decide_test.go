@@ -328,3 +328,60 @@ func TestSortOpsTiesOnID(t *testing.T) {
 		t.Errorf("ops not ordered by id on equal userNames: %v", ops)
 	}
 }
+
+// A protected user is never deprovisioned, due or waiting, and its grace
+// clock does not run.
+func TestDecideProtected(t *testing.T) {
+	users, k := population(3)
+	p := with2(safe, func(p *Policy) { p.Protected = []string{"u001@corp.example"}; p.MaxDeprovisionPercent = 100 })
+	d := Decide(Input{Read: Read{Users: []identity.User{users[0]}}, Known: k, LastGood: -1, Now: t0}, p)
+	if names(d.Plan.Deprovision) != "u002@corp.example" || names(d.Plan.Held) != "u001@corp.example" ||
+		!strings.Contains(d.Plan.Held[0].Reason, ReasonProtected) {
+		t.Errorf("deprovision %q held %v", names(d.Plan.Deprovision), d.Plan.Held)
+	}
+	p.DeprovisionAfter = time.Hour
+	d = Decide(Input{Read: Read{Users: []identity.User{users[0]}}, Known: k, LastGood: -1, Now: t0}, p)
+	if names(d.Plan.Waiting) != "u002@corp.example" || names(d.Plan.Held) != "u001@corp.example" {
+		t.Errorf("waiting %q held %q", names(d.Plan.Waiting), names(d.Plan.Held))
+	}
+	for _, m := range d.Plan.Marks {
+		if m.ID == "id001" {
+			t.Errorf("the protected user's grace clock runs: %+v", m)
+		}
+	}
+}
+
+func with2(p Policy, f func(*Policy)) Policy { f(&p); return p }
+
+// Attributes syncd does not own are never compared: a key someone else set
+// in Omni, or one dropped from the mapping, plans no update.
+func TestDecideOwnedAttributes(t *testing.T) {
+	alice := user("a", "alice@corp.example")
+	l := link(alice, identity.StatusActive)
+	l.Attributes = map[string]string{"department": "7", "droppedKey": "old"}
+	l.Hash = l.User.Hash()
+	in := Input{Read: Read{Users: []identity.User{alice}}, Known: known(l), LastGood: -1, Now: t0}
+	if d := Decide(in, with2(safe, func(p *Policy) { p.OwnedAttributes = []string{"department"} })); len(d.Plan.Update) != 0 || d.Plan.Unchanged != 1 {
+		t.Errorf("owning department only: updates %+v", d.Plan.Update)
+	}
+	if d := Decide(in, safe); len(d.Plan.Update) != 1 || d.Plan.Update[0].Changes[0].Field != AttributePrefix+"droppedKey" {
+		t.Errorf("owning every key: updates %+v", d.Plan.Update)
+	}
+	if got := Owned(map[string]string{"a": "1", "b": "2"}, []string{"b", "c"}); len(got) != 1 || got["b"] != "2" {
+		t.Errorf("Owned = %v", got)
+	}
+	if got := Owned(map[string]string{"a": "1"}, []string{}); got != nil {
+		t.Errorf("owning nothing kept %v", got)
+	}
+	if len(in.Known["a"].Attributes) != 2 {
+		t.Errorf("Decide changed its input")
+	}
+	bob := user("b", "bob@corp.example")
+	plain := Input{Read: Read{Users: []identity.User{alice, bob}}, Known: known(link(alice, identity.StatusActive), link(bob, identity.StatusActive)), LastGood: -1, Now: t0}
+	if d := Decide(plain, with2(safe, func(p *Policy) { p.OwnedAttributes = []string{"department"} })); d.Plan.Unchanged != 2 {
+		t.Errorf("owned attributes only: %s", kinds(d.Plan))
+	}
+	if got := Owned(map[string]string{"a": "1"}, nil); len(got) != 1 {
+		t.Errorf("a nil owned list owns every key: %v", got)
+	}
+}

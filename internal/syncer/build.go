@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,7 +91,12 @@ func PolicyFrom(cfg *config.Config, allowMass bool) diff.Policy {
 		owned = append(owned, k)
 	}
 	slices.Sort(owned)
+	protected := make([]string, 0, len(s.ProtectedUsers))
+	for _, u := range s.ProtectedUsers {
+		protected = append(protected, strings.ToLower(strings.TrimSpace(u)))
+	}
 	return diff.Policy{
+		Protected:             protected,
 		OwnedAttributes:       owned,
 		DeprovisionAfter:      s.DeprovisionAfter.D(),
 		DeprovisionAfterRuns:  s.DeprovisionAfterRuns,

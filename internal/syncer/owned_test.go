@@ -114,3 +114,36 @@ func TestDroppedAttributeKeyIsLeftAlone(t *testing.T) {
 		}
 	}
 }
+
+// A protected user who leaves the directory is held, shown with the
+// reason, and costs no request; others still go.
+func TestProtectedUserIsNeverDeprovisioned(t *testing.T) {
+	var admin, other string
+	e := newEnv(t, envOptions{users: 10, before: func(e *env) {
+		us := e.plain(2)
+		admin, other = e.dir.ExpectedEmail(us[0]), e.dir.ExpectedEmail(us[1])
+		e.cfg.Safety.ProtectedUsers = []string{strings.ToUpper(admin)}
+	}})
+	e.mustRun()
+	us := e.plain(2)
+	e.deleteEntry(us[0].DN)
+	rep, _, err := e.run(true)
+	if err != nil || !strings.Contains(heldReason(rep, admin), "protected") || len(rep.Plan.Deprovision) != 0 {
+		t.Fatalf("dry run: %v, held %q, deprovisions %v", err, heldReason(rep, admin), deprovisioned(rep))
+	}
+	_, n := e.mustRun()
+	if _, active := e.omniByMail(admin); !active || n != 0 {
+		t.Errorf("protected user active %t after %d requests", active, n)
+	}
+	e.deleteEntry(us[1].DN)
+	rep, n = e.mustRun()
+	if d := deprovisioned(rep); len(d) != 1 || d[0] != other || n != 1 {
+		t.Errorf("an unprotected departure: deprovisions %v in %d requests", d, n)
+	}
+	evs, _ := e.store.ListAudit(context.Background(), stateFilter())
+	for _, ev := range evs {
+		if strings.EqualFold(ev.UserName, admin) && (ev.Action == "deactivate" || ev.Action == "delete") {
+			t.Errorf("the protected user was deprovisioned: %+v", ev)
+		}
+	}
+}
