@@ -126,7 +126,7 @@ func TestValidateRules(t *testing.T) {
 		{"minSourceFraction negative", func(c *Config) { c.Safety.MinSourceFraction = -0.1 }, "safety.minSourceFraction", ""},
 		{"minSourceFraction NaN", func(c *Config) { c.Safety.MinSourceFraction = math.NaN() }, "safety.minSourceFraction", ""},
 		{"canaryDN not a DN", func(c *Config) { c.Safety.CanaryDNs = []string{"uid=a,dc=x", "bob"} }, "safety.canaryDNs[1]", ""},
-		{"protected user not an email", func(c *Config) { c.Safety.ProtectedUsers = []string{"admin@corp.example.com", "admin"} }, "safety.protectedUsers[1]", "must be an Omni userName"},
+		{"protected user not an email", func(c *Config) { c.Safety.ProtectedUsers = []string{"admin@corp.example.com", "admin"} }, "safety.protectedUsers[1]", "must be an Omni userName (an email address)"},
 
 		{"log level", func(c *Config) { c.Log.Level = "verbose" }, "log.level", ""},
 		{"log format", func(c *Config) { c.Log.Format = "text" }, "log.format", ""},

@@ -245,7 +245,6 @@ func (c *Client) Create(ctx context.Context, u identity.User) (User, error) {
 	return out, nil
 }
 
-
 // Patch changes exactly the given fields of the user id with one PATCH, and
 // nothing else: PATCH leaves the attributes it does not name alone. A repeat
 // sets the same values again, so it is retried like any idempotent write.
