@@ -185,6 +185,7 @@ func Compute(desired []identity.User, known map[string]identity.Linked, opts Opt
 	for _, ops := range [][]Op{p.Create, p.Update, p.Reactivate, p.Deprovision, p.Waiting, p.Held, p.Blocked} {
 		sortOps(ops)
 	}
+	orderRenames(&p, holders)
 	sort.Slice(p.Marks, func(i, j int) bool { return p.Marks[i].ID < p.Marks[j].ID })
 	return p
 }

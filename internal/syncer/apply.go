@@ -99,7 +99,9 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 			ev.Changes[c.Field] = state.Change{Before: c.Before, After: c.After}
 		}
 	}
-	if op.Kind == diff.Deprovision {
+	if op.Reason != "" {
+		// Why a user is deprovisioned, or that a rename takes a temporary
+		// name first.
 		ev.Detail = strings.TrimPrefix(ev.Detail+"; "+op.Reason, "; ")
 	}
 	if out.err != nil {
