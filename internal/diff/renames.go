@@ -16,8 +16,8 @@ const ReasonTempName = "temporary userName, to free the address another user in 
 // in a chain (A takes B's address while B takes C's) B must go first, and a
 // cycle (A and B swap) cannot go at all without a temporary name. Every
 // address is held by at most one user and wanted by at most one, so the
-// renames form disjoint chains and cycles. Independent updates keep their
-// order and go first; each chain follows, last link first; each cycle
+// renames form disjoint chains and cycles. Updates on none keep their order
+// and go first; each chain follows, last link first; each cycle
 // starts by moving one user to a temporary name and ends by giving it its
 // target. A rename to an address a linked user keeps (one being
 // deprovisioned this run, say) waits, as a create would.
@@ -37,7 +37,6 @@ func orderRenames(p *Plan, holders map[string]identity.Linked) {
 	var kept []Op
 	for i, op := range p.Update {
 		if _, renaming := renames[op.Known.UserName]; !renaming {
-			kept = append(kept, op)
 			continue
 		}
 		j, freed := renames[op.User.UserName]
@@ -47,6 +46,20 @@ func orderRenames(p *Plan, holders map[string]identity.Linked) {
 		case heldByOther(holders, op.User):
 			p.Blocked = append(p.Blocked, Op{Kind: Update, User: op.User, Known: op.Known, Changes: op.Changes, Reason: emailHeld(holders, op.User)})
 			next[i] = -1 // blocked: nothing that waits on it may go either
+		}
+	}
+	// Only renames on a chain or cycle move; the others keep their place.
+	involved := map[int]bool{}
+	for i, j := range next {
+		involved[i] = true
+		if j >= 0 {
+			involved[j] = true
+		}
+	}
+	kept = kept[:0]
+	for i, op := range p.Update {
+		if !involved[i] {
+			kept = append(kept, op)
 		}
 	}
 	// A rename blocked above leaves everyone waiting on it blocked too:
@@ -79,7 +92,7 @@ func orderRenames(p *Plan, holders map[string]identity.Linked) {
 		ordered = append(ordered, p.Update[i])
 	}
 	for i, op := range p.Update {
-		if _, renaming := renames[op.Known.UserName]; !renaming || done[i] {
+		if !involved[i] || done[i] {
 			continue
 		}
 		if blocked(i) {
