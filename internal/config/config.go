@@ -85,6 +85,18 @@ type Disabled struct {
 	Value     string `yaml:"value"`
 }
 
+// Keys returns every API key, scim.token first, in the order given.
+func (s SCIM) Keys() []string {
+	var keys []string
+	if s.Token != "" {
+		keys = append(keys, s.Token.Reveal())
+	}
+	for _, t := range s.Tokens {
+		keys = append(keys, t.Reveal())
+	}
+	return keys
+}
+
 type SCIM struct {
 	// URL is the SCIM base, e.g. https://acme.omniapp.co/api/scim/v2.
 	URL string `yaml:"url"`
@@ -93,6 +105,10 @@ type SCIM struct {
 	RootCAFile string `yaml:"rootCAFile"`
 	Token      Secret `yaml:"token"`
 	TokenFile  string `yaml:"tokenFile"`
+	// Tokens and TokenFiles are more organisation API keys, beside Token:
+	// each has its own rate budget, so K keys give K times the requests.
+	Tokens     []Secret `yaml:"tokens"`
+	TokenFiles []string `yaml:"tokenFiles"`
 	// UsersPath is "users" (as Omni documents) or "Users".
 	UsersPath         string   `yaml:"usersPath"`
 	RequestsPerMinute int      `yaml:"requestsPerMinute"`

@@ -15,6 +15,9 @@ import (
 const (
 	CredentialBindPassword = "ldap-bind-password"
 	CredentialSCIMToken    = "scim-token"
+	// More API keys: scim-token-2, scim-token-3, … read in order until one
+	// is missing, when the file lists none itself.
+	CredentialSCIMTokenN = "scim-token-%d"
 	CredentialDatabaseURL  = "database-url"
 )
 
@@ -62,6 +65,48 @@ func (c *Config) resolveSecrets(credDir string, ps *problems) {
 			}
 			*s.value = v
 		}
+	}
+	c.resolveTokens(credDir, ps)
+}
+
+// resolveTokens reads scim.tokenFiles into scim.tokens, or, when the file
+// lists no more keys, the credentials scim-token-2, scim-token-3, … in order
+// until one is missing.
+func (c *Config) resolveTokens(credDir string, ps *problems) {
+	s := &c.SCIM
+	if len(s.TokenFiles) > 0 {
+		var failed bool
+		for i, name := range s.TokenFiles {
+			if credDir != "" && !filepath.IsAbs(name) {
+				name = filepath.Join(credDir, name)
+			}
+			v, err := readSecret(name)
+			if err != nil {
+				ps.Add(fmt.Sprintf("scim.tokenFiles[%d]", i), "%v", err)
+				failed = true
+				continue
+			}
+			s.Tokens = append(s.Tokens, v)
+		}
+		if !failed {
+			s.TokenFiles = nil
+		}
+		return
+	}
+	if len(s.Tokens) > 0 || credDir == "" {
+		return
+	}
+	for n := 2; ; n++ {
+		cred := fmt.Sprintf(CredentialSCIMTokenN, n)
+		v, err := readSecret(filepath.Join(credDir, cred))
+		if errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+		if err != nil {
+			ps.Add("scim.tokens", "credential %s: %v", cred, err)
+			return
+		}
+		s.Tokens = append(s.Tokens, v)
 	}
 }
 

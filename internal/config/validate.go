@@ -87,7 +87,24 @@ func (s *SCIM) validate(ps *problems) {
 		ps.Add("scim.url", "must not hold credentials; use scim.token")
 	}
 	checkCAFile(ps, "scim.rootCAFile", s.RootCAFile)
-	secretPair(ps, "scim.token", s.Token, "scim.tokenFile", s.TokenFile, true)
+	more := len(s.Tokens)+len(s.TokenFiles) > 0
+	secretPair(ps, "scim.token", s.Token, "scim.tokenFile", s.TokenFile, !more)
+	seen := map[Secret]string{}
+	if s.Token != "" {
+		seen[s.Token] = "scim.token"
+	}
+	for i, t := range s.Tokens {
+		field := fmt.Sprintf("scim.tokens[%d]", i)
+		switch first, dup := seen[t]; {
+		case t == "":
+			ps.Add(field, "must not be empty")
+		case dup:
+			// Named by position only: the value is a secret.
+			ps.Add(field, "is the same key as %s; each key must be listed once", first)
+		default:
+			seen[t] = field
+		}
+	}
 	if s.UsersPath != "users" && s.UsersPath != "Users" {
 		ps.Add("scim.usersPath", "must be users or Users")
 	}
