@@ -17,8 +17,8 @@ const (
 	CredentialSCIMToken    = "scim-token"
 	// More API keys: scim-token-2, scim-token-3, … read in order until one
 	// is missing, when the file lists none itself.
-	CredentialSCIMTokenN = "scim-token-%d"
-	CredentialDatabaseURL  = "database-url"
+	CredentialSCIMTokenN  = "scim-token-%d"
+	CredentialDatabaseURL = "database-url"
 )
 
 // maxSecretFile bounds a secret file; a larger one is almost certainly the

@@ -54,6 +54,10 @@ type Op struct {
 	// Due is when a waiting user becomes due for deprovisioning (zero when
 	// only a run count is awaited).
 	Due time.Time `json:"due,omitzero"`
+	// Sequenced operations (renames on a chain or cycle) must be applied
+	// one after another in plan order: each frees an address the next
+	// takes.
+	Sequenced bool `json:"-"`
 }
 
 // Mark records, for a linked user, how long a good run has missed it. A zero

@@ -109,6 +109,9 @@ func orderRenames(p *Plan, holders map[string]identity.Linked) {
 		}
 		emit(i)
 	}
+	for i := range ordered {
+		ordered[i].Sequenced = true
+	}
 	p.Update = append(kept, ordered...)
 	sortOps(p.Blocked)
 }

@@ -113,9 +113,6 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 			ev.Detail = strings.TrimPrefix(ev.Detail+"; to fix: "+out.fix, "; ")
 		}
 	}
-	if out.err == nil {
-		r.applied = true
-	}
 	if errors.Is(out.err, sink.ErrOutcomeUnknown) {
 		// Omni may or may not have applied it: the journal entry stays
 		// pending, and the next run settles it (a create by looking the
@@ -128,9 +125,11 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 		return fmt.Errorf("record %s %s: %w", out.action, op.User.UserName, err)
 	}
 	r.noteHeld(ctx, op, out)
-	r.rep.Results = append(r.rep.Results, res)
 	r.metrics.observeOp(string(out.action), string(res.Outcome))
 	log := r.log.Info()
+	// Operations run in parallel: the report is shared.
+	r.mu.Lock()
+	r.rep.Results = append(r.rep.Results, res)
 	if out.err != nil {
 		log = r.log.Error().Str("error", out.err.Error())
 		if out.fix != "" {
@@ -152,7 +151,9 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 		case actDeactivate, actDelete:
 			r.rep.Counts.Deprovisioned++
 		}
+		r.applied = true
 	}
+	r.mu.Unlock()
 	log.Int64("run", r.rep.RunID).Bool("dry_run", r.opts.DryRun).Str("action", string(out.action)).
 		Str("user", op.User.UserName).Str("id", op.User.ID).Str("scim_id", res.SCIMID).
 		Int("status", out.status).Str("outcome", string(res.Outcome)).Msg("operation")
@@ -241,15 +242,18 @@ func (r *run) createOrAdopt(ctx context.Context, u identity.User, detail string)
 	return outcome{action: actAdopt, status: 200, detail: detail, link: linkOf(u, existing.ID, identity.OriginAdopted)}
 }
 
+// indexLinks indexes the known users by Omni id, before operations run (in
+// parallel) and read it.
+func (r *run) indexLinks() {
+	r.bySCIM = make(map[string]string, len(r.known))
+	for id, k := range r.known {
+		r.bySCIM[k.SCIMID] = id
+	}
+}
+
 // linkedTo reports the directory entry other than self that is linked to the
 // Omni user scimID, if any, whether active or deprovisioned.
 func (r *run) linkedTo(scimID, self string) (string, bool) {
-	if r.bySCIM == nil {
-		r.bySCIM = make(map[string]string, len(r.known))
-		for id, k := range r.known {
-			r.bySCIM[k.SCIMID] = id
-		}
-	}
 	other, ok := r.bySCIM[scimID]
 	return other, ok && other != self
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -31,6 +32,9 @@ type run struct {
 	// Omni users.
 	fromOmni bool
 
+	// mu guards rep, applied and failures while operations run in
+	// parallel.
+	mu         sync.Mutex
 	rep        *Report
 	now        time.Time // when the run started
 	stored     *state.Run
@@ -112,15 +116,19 @@ func (r *run) do(ctx context.Context) error {
 		return err
 	}
 
-	// Creates and updates first; deprovisions last, after the guards.
+	// Creates, then updates, then reactivations; deprovisions last, after
+	// the guards. Within a group, operations on different users go in
+	// parallel, one per API key; renames on a chain go one after another,
+	// in the order that frees each address before it is taken.
+	r.indexLinks()
+	workers := r.workers()
 	for _, group := range [][]diff.Op{plan.Create, plan.Update, plan.Reactivate, plan.Deprovision} {
-		for _, op := range group {
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("stopped before %s %s: %w", op.Kind, op.User.UserName, err)
-			}
-			if err := r.apply(ctx, op); err != nil {
-				return err
-			}
+		free, sequenced := splitSequenced(group)
+		if err := r.applyAll(ctx, free, workers); err != nil {
+			return err
+		}
+		if err := r.applyAll(ctx, sequenced, 1); err != nil {
+			return err
 		}
 	}
 	if len(plan.Marks) > 0 {

@@ -1,0 +1,83 @@
+package syncer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/syncd-dev/syncd/internal/diff"
+)
+
+// workers is how many operations may be in flight at once: one per live
+// API key, so that every key's budget is spent.
+func (r *run) workers() int {
+	if k, ok := r.sink.(interface{ Keys() (total, live int) }); ok {
+		if _, live := k.Keys(); live > 1 {
+			return live
+		}
+	}
+	return 1
+}
+
+// splitSequenced separates the operations that must go one after another,
+// in their order (renames on a chain or cycle), from the others.
+func splitSequenced(ops []diff.Op) (free, sequenced []diff.Op) {
+	for _, op := range ops {
+		if op.Sequenced {
+			sequenced = append(sequenced, op)
+		} else {
+			free = append(free, op)
+		}
+	}
+	return free, sequenced
+}
+
+// applyAll applies ops with up to workers in flight. An operation that must
+// stop the run (a refused key, a halting answer, state that cannot be
+// written) stops new ones from starting; those in flight finish and are
+// recorded. A stop signal does the same.
+func (r *run) applyAll(ctx context.Context, ops []diff.Op, workers int) error {
+	if workers < 1 {
+		workers = 1
+	}
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	stopped := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return first
+	}
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first == nil {
+			first = err
+		}
+	}
+	sem := make(chan struct{}, workers)
+	for _, op := range ops {
+		if err := stopped(); err != nil {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			fail(fmt.Errorf("stopped before %s %s: %w", op.Kind, op.User.UserName, err))
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if stopped() != nil {
+				return
+			}
+			if err := r.apply(ctx, op); err != nil {
+				fail(err)
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
