@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/syncd-dev/syncd/internal/state"
+	testworld "github.com/syncd-dev/syncd/internal/testsupport/world"
 )
 
 // syncBuffer is a bytes.Buffer that the daemon writes from its goroutines
@@ -200,21 +201,14 @@ func logLines(t *testing.T, text string) []map[string]any {
 // store opens the world's state store for assertions.
 func (w *world) store(t *testing.T) *state.Store {
 	t.Helper()
-	st, err := state.Open(context.Background(), w.env["SYNCD_DATABASE_URL"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	return st
+	return testworld.OpenStore(t, w.env[testworld.EnvDatabaseURL])
 }
 
 // wantedEmails are the users the world's directory should put in Omni.
 func (w *world) wantedEmails() map[string]bool {
 	want := map[string]bool{}
-	for _, u := range w.dir.Users {
-		if m := w.dir.ExpectedEmail(u); m != "" && !u.Disabled {
-			want[m] = true
-		}
+	for mail := range w.base.Expected() {
+		want[mail] = true
 	}
 	return want
 }
@@ -245,14 +239,7 @@ func (w *world) checkOmniHasExactly(t *testing.T, want map[string]bool) {
 // db connects to the world's database for raw queries.
 func (w *world) db(t *testing.T) *pgx.Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, w.env["SYNCD_DATABASE_URL"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
+	return testworld.Connect(t, w.env[testworld.EnvDatabaseURL])
 }
 
 func TestDaemonServesHealthAndMetrics(t *testing.T) {

@@ -18,14 +18,11 @@ import (
 	"github.com/syncd-dev/syncd/internal/testsupport/omnitest"
 	"github.com/syncd-dev/syncd/internal/testsupport/pgtest"
 	"github.com/syncd-dev/syncd/internal/testsupport/slapdtest"
+	"github.com/syncd-dev/syncd/internal/testsupport/testenv"
+	testworld "github.com/syncd-dev/syncd/internal/testsupport/world"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	slapdtest.StopShared()
-	pgtest.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, slapdtest.StopShared, pgtest.StopShared) }
 
 func exitCode(err error) int {
 	if err == nil {
@@ -38,9 +35,11 @@ func exitCode(err error) int {
 	return exitFailed
 }
 
-// world is a directory, an Omni stand-in and a database, with a
-// configuration file pointing at them.
+// world is a world of package world with its configuration in a file, for
+// running the whole program on. config and env are the file and the
+// environment syncd is given; a test may change either.
 type world struct {
+	base   *testworld.World // nil for a world a test puts together itself
 	dir    *dirgen.Directory
 	ldap   *slapdtest.Server
 	omni   *omnitest.Server
@@ -54,39 +53,17 @@ const (
 	testBindPW = "bindpw-77e2b1-never-print-me"
 )
 
+// newWorld brings up a world of users, with a database (not yet migrated)
+// if database is set. syncd binds as a service account, as in production,
+// and logs JSON at debug level, which the tests read.
 func newWorld(t *testing.T, database bool, users int) *world {
 	t.Helper()
-	const suffix = "dc=corp,dc=example,dc=com"
-	w := &world{env: map[string]string{"SYNCD_SCIM_TOKEN": testToken, "SYNCD_LDAP_BIND_PASSWORD": testBindPW}}
-	w.dir = dirgen.Generate(dirgen.Options{Seed: 3, Users: users, Shape: dirgen.OpenLDAP, Suffix: suffix, Awkward: true})
-	bind := fmt.Sprintf("dn: cn=syncd,%s\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: syncd\nuserPassword: %s\n\n", suffix, testBindPW)
-	w.ldap = slapdtest.New(t, slapdtest.Options{Suffix: suffix, LDIF: append(w.dir.LDIF(), []byte("\n"+bind)...)})
-	var scim string
-	w.omni, scim = omnitest.Start(t, omnitest.Options{Token: testToken})
-	db := ""
-	if database {
-		w.env["SYNCD_DATABASE_URL"] = pgtest.NewDatabase(t)
-		db = "state:\n  databaseURL: ${SYNCD_DATABASE_URL}\n"
-	}
-	cfg := fmt.Sprintf(`ldap:
-  url: %s
-  bindDN: "cn=syncd,%s"
-  bindPassword: ${SYNCD_LDAP_BIND_PASSWORD}
-  users:
-    baseDNs: [%q]
-scim:
-  url: %s
-  token: ${SYNCD_SCIM_TOKEN}
-  requestsPerMinute: 10000
-%slog:
-  level: debug
-  format: json
-`, w.ldap.URL, suffix, w.dir.PeopleDN, scim, db)
-	w.config = filepath.Join(t.TempDir(), "syncd.yaml")
-	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return w
+	b := testworld.New(t, testworld.Options{Seed: 3, Users: users, Awkward: true,
+		Omni: omnitest.Options{Token: testToken}, BindPassword: testBindPW,
+		NoDatabase: !database, NoStore: true,
+		YAML: "log:\n  level: debug\n  format: json\n"})
+	_, env := b.YAML()
+	return &world{base: b, dir: b.Dir, ldap: b.LDAP, omni: b.Omni, config: b.WriteConfig(t), env: env}
 }
 
 func (w *world) getenv(k string) string { return w.env[k] }
@@ -121,23 +98,8 @@ func TestOnceAndDryRunExitCodes(t *testing.T) {
 	if code, out, _ := w.syncd(t, "--once", "--dry-run"); code != exitOK || !strings.Contains(out, "Nothing to change.") {
 		t.Fatalf("dry run after the sync: exit %d\n%s", code, out)
 	}
-	c, err := w.ldap.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var target dirgen.User
-	for _, u := range w.dir.Users {
-		if u.Awkward == "" && !u.Disabled && u.Mail != "" {
-			target = u
-			break
-		}
-	}
-	m := ldap.NewModifyRequest(target.DN, nil)
-	m.Replace("displayName", []string{"Changed Name"})
-	if err := c.Modify(m); err != nil {
-		t.Fatal(err)
-	}
+	target := w.base.Plain(t, 1)[0]
+	w.base.Modify(t, target.DN, func(m *ldap.ModifyRequest) { m.Replace("displayName", []string{"Changed Name"}) })
 	code, out, _ := w.syncd(t, "--once", "--dry-run", "--output", "json")
 	if code != exitPending || !strings.Contains(out, `"Changed Name"`) {
 		t.Fatalf("json dry run: exit %d\n%s", code, out)

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -18,15 +17,10 @@ import (
 	"github.com/syncd-dev/syncd/internal/identity"
 	"github.com/syncd-dev/syncd/internal/testsupport/dirgen"
 	"github.com/syncd-dev/syncd/internal/testsupport/slapdtest"
+	"github.com/syncd-dev/syncd/internal/testsupport/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := slapdtest.StopShared(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, slapdtest.StopShared) }
 
 // The service account the tests bind as, like syncd in production: not the
 // root DN, so the server's limits and access rules apply to it.

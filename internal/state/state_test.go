@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -22,11 +21,7 @@ import (
 	"github.com/syncd-dev/syncd/migrations"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	pgtest.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, pgtest.StopShared) }
 
 func testContext(t testing.TB) context.Context {
 	t.Helper()

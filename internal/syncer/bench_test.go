@@ -3,24 +3,17 @@ package syncer_test
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/syncd-dev/syncd/internal/config"
-	"github.com/syncd-dev/syncd/internal/state"
 	"github.com/syncd-dev/syncd/internal/syncer"
-	"github.com/syncd-dev/syncd/internal/testsupport/dirgen"
 	"github.com/syncd-dev/syncd/internal/testsupport/omnitest"
-	"github.com/syncd-dev/syncd/internal/testsupport/pgtest"
-	"github.com/syncd-dev/syncd/internal/testsupport/slapdtest"
+	"github.com/syncd-dev/syncd/internal/testsupport/world"
 )
 
-// The benchmarks build their world themselves rather than through newEnv,
-// which is tied to *testing.T; the configuration is the same apart from the
-// page size, which is left at its production default.
+// The benchmarks' world is the tests' one, apart from the page size, which
+// is left at its production default, and the deprovision caps, which no
+// benchmark reaches.
 
 // limiterOff is a sink RequestsPerMinute that turns the client's token
 // bucket off, so that a run costs only syncd's own work per request.
@@ -30,78 +23,20 @@ const limiterOff = -1
 // 10,000 a minute, takes about 12 s.
 const benchRunTimeout = 10 * time.Minute
 
-// benchDirectory returns a slapd holding users plain OpenLDAP-shaped users,
-// loaded offline and shared by every benchmark of the binary that asks for
-// the same size, and the directory it holds.
-func benchDirectory(b *testing.B, users int) (*slapdtest.Server, *dirgen.Directory) {
+// benchWorld returns a world of users plain OpenLDAP-shaped users, whose
+// slapd, loaded offline, is shared by every benchmark of the binary that
+// asks for the same size; the stand-in and the store are its own.
+func benchWorld(b *testing.B, users int) *world.World {
 	b.Helper()
-	dir := dirgen.Generate(dirgen.Options{Seed: 7, Users: users, Shape: dirgen.OpenLDAP, Suffix: suffix})
-	srv := slapdtest.Shared(b, "bench-"+strconv.Itoa(users), func() slapdtest.Options {
-		return slapdtest.Options{Suffix: suffix, LDIF: dir.LDIF()}
-	})
-	return srv, dir
-}
-
-// benchConfig is syncd's configuration for a benchmark: the test
-// configuration, with the production page size and the highest request
-// rate the configuration allows.
-func benchConfig(b *testing.B, srv *slapdtest.Server, dir *dirgen.Directory, scimURL string) *config.Config {
-	b.Helper()
-	yml := fmt.Sprintf(`ldap:
-  url: %s
-  bindDN: %q
-  bindPassword: ${BIND_PASSWORD}
-  flavor: openldap
-  users:
-    baseDNs: [%q]
-    filter: "(objectClass=inetOrgPerson)"
-  omniAttributes:
-    department: departmentNumber
-scim:
-  url: %s
-  token: ${SCIM_TOKEN}
-  requestsPerMinute: 10000
-  maxAttempts: 3
-  timeout: 5s
-  maxElapsed: 30s
-`, srv.URL, srv.RootDN, dir.PeopleDN, scimURL)
-	secrets := map[string]string{"BIND_PASSWORD": srv.RootPassword, "SCIM_TOKEN": token}
-	cfg, err := config.Parse([]byte(yml), func(k string) string { return secrets[k] })
-	if err != nil {
-		b.Fatalf("benchmark configuration: %v", err)
-	}
-	if err := cfg.Validate(); err != nil {
-		b.Fatalf("benchmark configuration: %v", err)
-	}
-	return cfg
-}
-
-// benchStore returns a migrated store on a fresh database.
-func benchStore(b *testing.B) *state.Store {
-	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	st, err := state.Open(ctx, pgtest.NewDatabase(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(st.Close)
-	if _, err := st.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	return st
+	return world.New(b, world.Options{Seed: 7, Users: users, SharedSlapd: true, SCIMYAML: quickRetries})
 }
 
 // benchSyncer builds a Syncer as cmd/syncd does, except that the sink's
 // requests per minute is perMinute (limiterOff for none) rather than the
 // configuration's, which cannot go above 10,000.
-func benchSyncer(b *testing.B, cfg *config.Config, st *state.Store, perMinute int) *syncer.Syncer {
+func benchSyncer(b *testing.B, w *world.World, perMinute int) *syncer.Syncer {
 	b.Helper()
-	s, err := syncer.Build(cfg, syncer.Wiring{Log: zerolog.Nop(), Store: st, RequestsPerMinute: perMinute})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return s
+	return build(b, w.Config, syncer.Wiring{Store: w.Store, RequestsPerMinute: perMinute})
 }
 
 // runCreates runs s once and fails unless it created exactly want users
@@ -129,16 +64,14 @@ func runCreates(b *testing.B, s *syncer.Syncer, omni *omnitest.Server, want int)
 func BenchmarkNoopRun(b *testing.B) {
 	for _, users := range []int{10_000, 100_000} {
 		b.Run(fmt.Sprintf("users=%d", users), func(b *testing.B) {
-			srv, dir := benchDirectory(b, users)
-			omni, scimURL := omnitest.Start(b, omnitest.Options{Token: token})
-			cfg := benchConfig(b, srv, dir, scimURL)
-			st := benchStore(b)
+			w := benchWorld(b, users)
+			omni := w.Omni
 
 			start := time.Now()
-			runCreates(b, benchSyncer(b, cfg, st, limiterOff), omni, users)
+			runCreates(b, benchSyncer(b, w, limiterOff), omni, users)
 			b.Logf("initial sync of %d users, limiter off: %v", users, time.Since(start).Round(time.Millisecond))
 
-			s := benchSyncer(b, cfg, st, cfg.SCIM.RequestsPerMinute)
+			s := benchSyncer(b, w, w.Config.SCIM.RequestsPerMinute)
 			ctx := context.Background()
 			requests := 0
 			b.ReportAllocs()
@@ -179,14 +112,13 @@ func BenchmarkInitialSync(b *testing.B) {
 		{"limiter=off", limiterOff},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			srv, dir := benchDirectory(b, users)
 			b.ReportAllocs()
 			for b.Loop() {
 				b.StopTimer()
-				omni, scimURL := omnitest.Start(b, omnitest.Options{Token: token})
-				s := benchSyncer(b, benchConfig(b, srv, dir, scimURL), benchStore(b), bc.perMinute)
+				w := benchWorld(b, users)
+				s := benchSyncer(b, w, bc.perMinute)
 				b.StartTimer()
-				runCreates(b, s, omni, users)
+				runCreates(b, s, w.Omni, users)
 			}
 			creates := float64(users * b.N)
 			b.ReportMetric(creates/b.Elapsed().Seconds(), "creates/s")

@@ -3,7 +3,6 @@ package syncer_test
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
-	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
 	"github.com/syncd-dev/syncd/internal/config"
@@ -23,26 +21,27 @@ import (
 	"github.com/syncd-dev/syncd/internal/testsupport/omnitest"
 	"github.com/syncd-dev/syncd/internal/testsupport/pgtest"
 	"github.com/syncd-dev/syncd/internal/testsupport/slapdtest"
+	"github.com/syncd-dev/syncd/internal/testsupport/testenv"
+	"github.com/syncd-dev/syncd/internal/testsupport/world"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	code := m.Run()
-	slapdtest.StopShared()
-	pgtest.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, slapdtest.StopShared, pgtest.StopShared) }
 
 const (
-	suffix = "dc=corp,dc=example,dc=com"
-	token  = "syncd-test-token"
+	suffix = world.Suffix
+	token  = world.Token
 )
 
-// env is one isolated world: a directory in its own slapd, an Omni
-// stand-in, and a fresh database.
+// quickRetries is the SCIM client's budget in the tests and benchmarks:
+// a failing request gives up within seconds rather than minutes.
+const quickRetries = "maxAttempts: 3\ntimeout: 5s\nmaxElapsed: 30s\n"
+
+// env is one isolated world (see package world), with the fields and
+// helpers these tests were written against.
 type env struct {
+	*world.World
 	t     *testing.T
 	dir   *dirgen.Directory
 	ldap  *slapdtest.Server
@@ -68,86 +67,41 @@ type envOptions struct {
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	if o.shape == "" {
-		o.shape = dirgen.OpenLDAP
-	}
-	if o.users == 0 {
-		o.users = 30
-	}
 	e := &env{t: t}
-	e.dir = dirgen.Generate(dirgen.Options{Seed: 42, Users: o.users, Shape: o.shape, Suffix: suffix, Groups: o.groups, Awkward: o.awkward})
-	e.ldap = slapdtest.New(t, slapdtest.Options{Suffix: suffix, LDIF: e.dir.LDIF(), OnlineLDIF: e.dir.GroupsLDIF(), Config: o.slapd})
-	if o.omniOpts.Token == "" {
-		o.omniOpts.Token = token
-	}
-	e.omni, e.scim = omnitest.Start(t, o.omniOpts)
-
-	flavor, dept, filter := "openldap", "departmentNumber", "(objectClass=inetOrgPerson)"
-	if o.shape == dirgen.ActiveDirectory {
-		// Real AD answers (objectCategory=person) for every user; slapd has
-		// no such magic, so the AD-shaped test data is scoped by class.
-		flavor, dept, filter = "activedirectory", "department", "(objectClass=user)"
-	}
-	yml := fmt.Sprintf(`ldap:
-  url: %s
-  bindDN: %q
-  bindPassword: ${BIND_PASSWORD}
-  flavor: %s
-  pageSize: 10
-  users:
-    baseDNs: [%q]
-    filter: %q
-  omniAttributes:
-    department: %s
-scim:
-  url: %s
-  token: ${SCIM_TOKEN}
-  requestsPerMinute: 10000
-  maxAttempts: 3
-  timeout: 5s
-  maxElapsed: 30s
-safety:
-  maxDeprovisionsPerRun: 1000
-  maxDeprovisionPercent: 100
-`, e.ldap.URL, e.ldap.RootDN, flavor, e.dir.PeopleDN, filter, dept, e.scim)
-	secrets := map[string]string{"BIND_PASSWORD": e.ldap.RootPassword, "SCIM_TOKEN": token}
-	cfg, err := config.Parse([]byte(yml), func(k string) string { return secrets[k] })
-	if err != nil {
-		t.Fatalf("test configuration: %v", err)
-	}
-	e.cfg = cfg
+	wo := world.Options{Shape: o.shape, Users: o.users, Groups: o.groups, Awkward: o.awkward, Omni: o.omniOpts,
+		Slapd: o.slapd, NoDatabase: o.noStore,
+		// Small pages, so that every test reads the directory in several;
+		// no caps on deprovisions unless a test sets its own.
+		LDAPYAML: "pageSize: 10\n", SCIMYAML: quickRetries,
+		YAML: "safety:\n  maxDeprovisionsPerRun: 1000\n  maxDeprovisionPercent: 100\n"}
 	if o.before != nil {
-		o.before(e)
+		wo.Configure = func(w *world.World) { e.fill(w); o.before(e) }
 	}
-	if err := e.cfg.Validate(); err != nil {
-		t.Fatalf("test configuration: %v", err)
-	}
-	if !o.noStore {
-		ctx := context.Background()
-		e.dbURL = pgtest.NewDatabase(t)
-		st, err := state.Open(ctx, e.dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(st.Close)
-		if _, err := st.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		e.store = st
-	}
+	e.fill(world.New(t, wo))
 	return e
 }
 
-// syncer builds a Syncer the way cmd/syncd does, from the configuration.
-func (e *env) syncer(dryRun bool) *syncer.Syncer {
-	e.t.Helper()
-	s, err := syncer.Build(e.cfg, syncer.Wiring{Log: zerolog.Nop(), Store: e.store, DryRun: dryRun,
-		// Retry at once: these tests are about outcomes, not timing.
-		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
+// fill points the short fields at the world's.
+func (e *env) fill(w *world.World) {
+	e.World, e.dir, e.ldap, e.omni, e.scim, e.cfg, e.store, e.dbURL = w, w.Dir, w.LDAP, w.Omni, w.SCIMURL, w.Config, w.Store, w.DatabaseURL
+}
+
+// build builds a Syncer the way cmd/syncd does, from the configuration.
+func build(tb testing.TB, cfg *config.Config, w syncer.Wiring) *syncer.Syncer {
+	tb.Helper()
+	w.Log = zerolog.Nop()
+	s, err := syncer.Build(cfg, w)
 	if err != nil {
-		e.t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return s
+}
+
+func (e *env) syncer(dryRun bool) *syncer.Syncer {
+	e.t.Helper()
+	return build(e.t, e.cfg, syncer.Wiring{Store: e.store, DryRun: dryRun,
+		// Retry at once: these tests are about outcomes, not timing.
+		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
 }
 
 // run runs one sync and returns its report and the SCIM requests it spent.
@@ -168,17 +122,8 @@ func (e *env) mustRun() (*syncer.Report, int) {
 	return rep, n
 }
 
-// expected returns the Omni users a correct sync makes of the directory:
-// userName -> displayName, for active, mappable users.
-func (e *env) expected() map[string]dirgen.User {
-	want := map[string]dirgen.User{}
-	for _, u := range e.dir.Users {
-		if mail := e.dir.ExpectedEmail(u); mail != "" && !u.Disabled {
-			want[mail] = u
-		}
-	}
-	return want
-}
+// expected returns the Omni users a correct sync makes of the directory.
+func (e *env) expected() map[string]dirgen.User { return e.Expected() }
 
 // activeOmni returns the stand-in's active users by userName and fails on a
 // duplicate email among them.
@@ -202,49 +147,17 @@ func (e *env) activeOmni() map[string]omnitest.User {
 // admin (or an intruder) would.
 func (e *env) sql(stmt string) {
 	e.t.Helper()
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, e.dbURL)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer c.Close(ctx)
-	if _, err := c.Exec(ctx, stmt); err != nil {
+	if _, err := e.DB(e.t).Exec(context.Background(), stmt); err != nil {
 		e.t.Fatalf("%s: %v", stmt, err)
 	}
 }
 
-func (e *env) conn() *ldap.Conn {
-	e.t.Helper()
-	c, err := e.ldap.Conn(context.Background())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { c.Close() })
-	return c
-}
+func (e *env) conn() *ldap.Conn { e.t.Helper(); return e.Conn(e.t) }
 
-func (e *env) modify(dn string, f func(*ldap.ModifyRequest)) {
-	e.t.Helper()
-	m := ldap.NewModifyRequest(dn, nil)
-	f(m)
-	if err := e.conn().Modify(m); err != nil {
-		e.t.Fatalf("modify %s: %v", dn, err)
-	}
-}
+func (e *env) modify(dn string, f func(*ldap.ModifyRequest)) { e.t.Helper(); e.Modify(e.t, dn, f) }
 
 // plain returns n ordinary directory users: enabled, with a mail, not awkward.
-func (e *env) plain(n int) []dirgen.User {
-	var us []dirgen.User
-	for _, u := range e.dir.Users {
-		if u.Awkward == "" && !u.Disabled && u.Mail != "" && len(us) < n {
-			us = append(us, u)
-		}
-	}
-	if len(us) < n {
-		e.t.Fatalf("directory has fewer than %d plain users", n)
-	}
-	return us
-}
+func (e *env) plain(n int) []dirgen.User { e.t.Helper(); return e.Plain(e.t, n) }
 
 func (e *env) linked() map[string]identity.Linked {
 	e.t.Helper()

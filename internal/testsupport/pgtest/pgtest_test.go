@@ -17,11 +17,7 @@ import (
 	"github.com/syncd-dev/syncd/internal/testsupport/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, StopShared) }
 
 // startServer starts a private server for a test, or reports PostgreSQL
 // missing.
@@ -209,8 +205,15 @@ func TestNewDatabaseDropsOnCleanup(t *testing.T) {
 // over starting a server: the database appears on the named server.
 func TestNewDatabaseFromEnvironment(t *testing.T) {
 	other := startServer(t)
-	StopShared()
-	t.Cleanup(StopShared) // forget the environment's server for later tests
+	if err := StopShared(); err != nil {
+		t.Fatal(err)
+	}
+	// Forget the environment's server for later tests.
+	t.Cleanup(func() {
+		if err := StopShared(); err != nil {
+			t.Error(err)
+		}
+	})
 	t.Setenv(EnvDatabaseURL, other.URL("postgres"))
 
 	var name string

@@ -122,22 +122,25 @@ func startShared(ctx context.Context) (missing bool, err error) {
 	return false, nil
 }
 
-// StopShared stops the shared server, if one was started. Call it from
-// TestMain after m.Run; a later NewDatabase starts a new one.
-func StopShared() {
+// StopShared stops the shared server, if one was started, and returns what
+// went wrong stopping it. Call it from TestMain after m.Run (testenv.Main
+// does); a later NewDatabase starts a new one.
+func StopShared() error {
 	shared.Lock()
 	defer shared.Unlock()
+	var errs []error
 	if shared.server != nil {
 		if err := shared.server.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+			errs = append(errs, fmt.Errorf("pgtest: %w", err))
 		}
 	}
 	if shared.container != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if err := shared.container.Terminate(ctx); err != nil {
-			fmt.Fprintf(os.Stderr, "pgtest: stop postgres container: %v\n", err)
+			errs = append(errs, fmt.Errorf("pgtest: stop postgres container: %w", err))
 		}
 	}
 	shared.started, shared.adminURL, shared.server, shared.container, shared.err, shared.missing = false, "", nil, nil, nil, false
+	return errors.Join(errs...)
 }

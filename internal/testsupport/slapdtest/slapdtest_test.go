@@ -19,16 +19,7 @@ import (
 	"github.com/syncd-dev/syncd/internal/testsupport/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := slapdtest.StopShared(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, slapdtest.StopShared) }
 
 const suffix = slapdtest.DefaultSuffix
 

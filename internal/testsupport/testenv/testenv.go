@@ -9,6 +9,7 @@ package testenv
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -201,4 +202,24 @@ func copyExecutable(from, to string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// Main is every package's TestMain: it runs the tests, then calls stops
+// (the fixtures' StopShared) so that no shared slapd or PostgreSQL outlives
+// the test binary, and exits. A stop that fails is printed and fails a run
+// that passed, because a server left behind is a leak the next run meets.
+func Main(m *testing.M, stops ...func() error) {
+	// Parsed here, not left to m.Run, so that the package's own flags
+	// (-update) are set by the time anything reads them.
+	flag.Parse()
+	code := m.Run()
+	for _, stop := range stops {
+		if err := stop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
+	os.Exit(code)
 }
