@@ -177,7 +177,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		if !strings.Contains(printed, "hint: ") || !strings.Contains(printed, "organisation API key") {
 			t.Errorf("main would not print the hint:\n%s", printed)
 		}
-		if st := w.omni.Stats(); st.Total != 1 || st.ByMethodStatus["PUT 401"] != 1 {
+		if st := w.omni.Stats(); st.Total != 1 || st.ByMethodStatus["PATCH 401"] != 1 {
 			t.Errorf("the run sent %d requests %v; want it to stop at the first 401", st.Total, st.ByMethodStatus)
 		}
 		noSecret(t, "the error", printed)
