@@ -40,11 +40,9 @@ type Config struct {
 	// never by value; a repeated key is refused.
 	Tokens []string
 	// OnKeyRefused, when set, is called once for each key Omni refuses
-	// (401 or 403), with its position and the refusal. The Client does not
-	// use that key again, and sends the refused request again at once with
-	// another key; when none is left, operations fail with ErrUnauthorized.
-	// It may be called from several goroutines at once, for different
-	// keys, and holds up the refused request until it returns.
+	// (401 or 403), with its position and the refusal, before the request
+	// goes again with another key; see keys.go. Calls for different keys
+	// may come from several goroutines at once.
 	OnKeyRefused func(position int, err error)
 	// UsersPath is "users" (default, as Omni documents) or "Users".
 	UsersPath string

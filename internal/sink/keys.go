@@ -12,9 +12,10 @@ import (
 // Omni budgets requests per organisation API key, and a key dies with the
 // user who created it. So a Client can hold several keys: each has its own
 // token bucket, every attempt goes out with the key that can send soonest,
-// and a key Omni refuses is dropped while the others carry on. Keys are
-// secrets, so they are only ever named by position, 1-based, in errors and
-// logs.
+// and a key Omni refuses (401 or 403) is dropped for the life of the Client
+// while the others carry on; once none is left, every operation fails with
+// ErrUnauthorized. Keys are secrets, so they are only ever named by
+// position, 1-based, in errors and logs.
 
 // key is one API key and the bucket of the requests sent with it.
 type key struct {
