@@ -33,11 +33,22 @@ type Config struct {
 	// Token is the organisation API key; it is never logged and never
 	// appears in an error.
 	Token string
+	// Tokens are further organisation API keys, for throughput: Omni's
+	// budget is per key, so each key has its own token bucket and every
+	// attempt goes out with the key that can send soonest. Token, when set,
+	// is the first key. Keys are named by position, 1-based ("key 2"),
+	// never by value; a repeated key is refused.
+	Tokens []string
+	// OnKeyRefused, when set, is called once for each key Omni refuses
+	// (401 or 403), with its position and the refusal, before the request
+	// goes again with another key; see keys.go. Calls for different keys
+	// may come from several goroutines at once.
+	OnKeyRefused func(position int, err error)
 	// UsersPath is "users" (default, as Omni documents) or "Users".
 	UsersPath string
-	// RequestsPerMinute sets the token bucket shared by every request of
-	// the Client; default 60. A negative value disables the bucket, for
-	// tests and benchmarks against a local server only.
+	// RequestsPerMinute sets each key's token bucket, shared by every
+	// request sent with that key; default 60. A negative value disables the
+	// buckets, for tests and benchmarks against a local server only.
 	RequestsPerMinute int
 	// Timeout bounds one HTTP attempt; default 30s.
 	Timeout time.Duration
@@ -91,11 +102,11 @@ const (
 )
 
 // Client talks to one Omni organisation's SCIM users endpoint. It is safe
-// for concurrent use; concurrent callers share its rate limit.
+// for concurrent use; concurrent callers share its keys' rate limits.
 type Client struct {
 	base        string
 	usersPath   string
-	auth        string
+	keys        *keyring
 	hc          *http.Client
 	timeout     time.Duration
 	maxAttempts int
@@ -103,9 +114,12 @@ type Client struct {
 	log         zerolog.Logger
 	observe     func(string, int, time.Duration)
 	userAgent   string
-	lim         *limiter
-	brk         *breaker
-	red         redactor
+	// lim is the first key's bucket: the only one of a Client with one
+	// key, as most are.
+	lim       *limiter
+	brk       *breaker
+	red       redactor
+	onRefused func(int, error)
 
 	// Seams for tests, so retries run instantly on a fake clock.
 	now    func() time.Time
@@ -125,18 +139,13 @@ func New(cfg Config) (*Client, error) {
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return nil, errors.New("scim client: base url must have no query, fragment or credentials")
 	}
-	if cfg.Token == "" {
-		return nil, errors.New("scim client: no API token")
-	}
-	for i := 0; i < len(cfg.Token); i++ {
-		if c := cfg.Token[i]; c <= ' ' || c >= 0x7f {
-			return nil, errors.New("scim client: API token has characters not allowed in a header")
-		}
+	tokens, err := checkKeys(cfg.Token, cfg.Tokens)
+	if err != nil {
+		return nil, err
 	}
 	c := &Client{
 		base:        u.String(),
 		usersPath:   cfg.UsersPath,
-		auth:        "Bearer " + cfg.Token,
 		hc:          cfg.HTTPClient,
 		timeout:     cfg.Timeout,
 		maxAttempts: cfg.MaxAttempts,
@@ -144,7 +153,8 @@ func New(cfg Config) (*Client, error) {
 		log:         cfg.Logger,
 		observe:     cfg.Observe,
 		userAgent:   cfg.UserAgent,
-		red:         newRedactor(cfg.Token),
+		red:         redactorFor(tokens),
+		onRefused:   cfg.OnKeyRefused,
 		now:         time.Now,
 		sleep:       sleepCtx,
 		jitter:      fullJitter,
@@ -160,7 +170,8 @@ func New(cfg Config) (*Client, error) {
 	if perMinute == 0 {
 		perMinute = defaultPerMinute
 	}
-	c.lim = newLimiter(perMinute)
+	c.keys = newKeyring(tokens, perMinute)
+	c.lim = c.keys.keys[0].lim
 	c.brk = &breaker{threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown}
 	if c.brk.threshold == 0 {
 		c.brk.threshold = defaultBreakerThreshold

@@ -8,10 +8,10 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// limiter is the one token bucket every request of a Client passes through.
-// Omni counts requests per key per minute, so the bucket holds a single token:
-// no burst can spend a minute's budget in a second. When Omni answers 429
-// anyway (another process shares the key, or the key's limit is lower than
+// limiter is the token bucket of one API key: every request sent with that
+// key passes through it. Omni counts requests per key per minute, so the
+// bucket holds a single token: no burst can spend a minute's budget in a
+// second. When Omni answers 429 anyway (another process shares the key, or the key's limit is lower than
 // configured), the rate is halved, and it creeps back up by a twentieth of
 // the configured rate per success, so a shared key settles instead of
 // oscillating.
@@ -50,32 +50,69 @@ func (l *limiter) wait(ctx context.Context, now func() time.Time, sleep func(con
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	t := now()
+	return l.reserve(now()).wait(ctx, now, sleep, check)
+}
+
+// slot is a token taken from a bucket at t that may be spent after delay
+// (the bucket's) and pause (a Retry-After still in force) have passed.
+type slot struct {
+	r     *rate.Reservation
+	t     time.Time
+	delay time.Duration
+	pause time.Duration
+}
+
+// reserve takes the next token at t. Taking it before waiting, rather than
+// waiting and then taking, is what lets concurrent callers queue up behind
+// one another instead of all waking for the same token.
+func (l *limiter) reserve(t time.Time) slot {
 	r := l.lim.ReserveN(t, 1)
-	d := r.DelayFrom(t)
 	l.mu.Lock()
 	p := l.pauseUntil.Sub(t)
 	l.mu.Unlock()
-	if p > 0 && check != nil {
-		if err := check(p); err != nil {
-			r.CancelAt(t)
+	return slot{r: r, t: t, delay: r.DelayFrom(t), pause: p}
+}
+
+// readyAt is when a token taken at t could be spent, without taking it, so
+// that the Client can ask each of its keys and use the soonest.
+func (l *limiter) readyAt(t time.Time) time.Time {
+	ready := t
+	if lim := l.lim.Limit(); lim != rate.Inf {
+		if tokens := l.lim.TokensAt(t); tokens < 1 {
+			ready = t.Add(time.Duration((1 - tokens) / float64(lim) * float64(time.Second)))
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pauseUntil.After(ready) {
+		ready = l.pauseUntil
+	}
+	return ready
+}
+
+// wait sits out the slot's delay and pause; see limiter.wait.
+func (s slot) wait(ctx context.Context, now func() time.Time, sleep func(context.Context, time.Duration) error, check func(pause time.Duration) error) error {
+	if s.pause > 0 && check != nil {
+		if err := check(s.pause); err != nil {
+			s.r.CancelAt(s.t)
 			return err
 		}
 	}
-	d = max(d, p)
+	d := max(s.delay, s.pause)
 	if d <= 0 {
 		return nil
 	}
 	if err := sleep(ctx, d); err != nil {
 		// Give the token back so an abandoned wait does not slow the others.
-		r.CancelAt(now())
+		s.r.CancelAt(now())
 		return err
 	}
 	return nil
 }
 
 // throttled is called on a 429. retryAfter, when the server gave one, holds
-// back every caller, not only the one that was refused.
+// back every caller of this key, not only the one that was refused; Omni
+// counts per key, so the Client's other keys go on.
 func (l *limiter) throttled(t time.Time, retryAfter time.Duration) {
 	if retryAfter > 0 {
 		l.mu.Lock()

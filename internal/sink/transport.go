@@ -55,16 +55,40 @@ func (c *Client) send(ctx context.Context, method, rel, query string, body []byt
 	return resp, err
 }
 
-// attempt makes one attempt: wait for the bucket, send under the per-attempt
-// timeout, read a bounded body. Non-2xx answers come back as *Error, failed
-// exchanges as *transportError.
+// attempt makes one attempt: wait for the soonest key's bucket, send under
+// the per-attempt timeout, read a bounded body. Non-2xx answers come back as
+// *Error, failed exchanges as *transportError. A request Omni refused for
+// its key goes out again at once with another key, so the caller sees one
+// attempt; each refusal drops a key, which bounds the loop.
 func (c *Client) attempt(ctx context.Context, method, rel, query string, body []byte) (*response, error) {
+	for {
+		k, err := c.waitKey(ctx)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := c.exchange(ctx, k, method, rel, query, body)
+		if err != nil && c.keyRefused(k, err) {
+			continue
+		}
+		return resp, err
+	}
+}
+
+// waitKey chooses the key to send with and waits for its bucket.
+func (c *Client) waitKey(ctx context.Context) (*key, error) {
 	check := func(pause time.Duration) error { return c.checkWait(ctx, pause, nil) }
 	if stopping(ctx) {
 		return nil, ErrStopped
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	k, s, err := c.keys.take(c.now())
+	if err != nil {
+		return nil, err
+	}
 	wctx, wcancel := untilStop(ctx)
-	err := c.lim.wait(wctx, c.now, c.sleep, check)
+	err = s.wait(wctx, c.now, c.sleep, check)
 	wcancel()
 	if stopping(ctx) {
 		return nil, ErrStopped
@@ -72,6 +96,12 @@ func (c *Client) attempt(ctx context.Context, method, rel, query string, body []
 	if err != nil {
 		return nil, err
 	}
+	return k, nil
+}
+
+// exchange sends one request with k and reads its answer, telling k's
+// bucket how it went.
+func (c *Client) exchange(ctx context.Context, k *key, method, rel, query string, body []byte) (*response, error) {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	target := c.base + "/" + rel
@@ -87,7 +117,7 @@ func (c *Client) attempt(ctx context.Context, method, rel, query string, body []
 		return nil, fmt.Errorf("build scim request: %w", err)
 	}
 	path := req.URL.EscapedPath()
-	req.Header.Set("Authorization", c.auth)
+	req.Header.Set("Authorization", k.auth)
 	req.Header.Set("Accept", contentTypeSCIM+", application/json")
 	req.Header.Set("User-Agent", c.userAgent)
 	if body != nil {
@@ -103,7 +133,7 @@ func (c *Client) attempt(ctx context.Context, method, rel, query string, body []
 		if why := tlsFailure(err); why != "" {
 			terr = tlsError(method, path, why, terr.Err)
 		}
-		c.log.Debug().Str("method", method).Str("path", path).Int("status", 0).
+		c.log.Debug().Str("method", method).Str("path", path).Int("key", k.pos).Int("status", 0).
 			Dur("duration", d).Str("error", terr.Err.Error()).Msg("scim request")
 		return nil, terr
 	}
@@ -111,7 +141,7 @@ func (c *Client) attempt(ctx context.Context, method, rel, query string, body []
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	d := time.Since(start)
 	c.observe(method, resp.StatusCode, d)
-	c.log.Debug().Str("method", method).Str("path", path).Int("status", resp.StatusCode).
+	c.log.Debug().Str("method", method).Str("path", path).Int("key", k.pos).Int("status", resp.StatusCode).
 		Dur("duration", d).Msg("scim request")
 	if err != nil {
 		return nil, &transportError{Method: method, Path: path, Err: fmt.Errorf("read answer: %w", c.cleanErr(ctx, actx, err)), Sent: true}
@@ -119,7 +149,7 @@ func (c *Client) attempt(ctx context.Context, method, rel, query string, body []
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
 	now := c.now()
 	if ok {
-		c.lim.succeeded(now)
+		k.lim.succeeded(now)
 		if len(data) > maxBody {
 			return nil, tooLarge(method, path)
 		}
@@ -128,9 +158,9 @@ func (c *Client) attempt(ctx context.Context, method, rel, query string, body []
 	data = data[:min(len(data), maxBody)]
 	e := parseError(method, path, resp.StatusCode, resp.Header, data, now, c.red)
 	if e.Status == http.StatusTooManyRequests {
-		c.lim.throttled(now, e.RetryAfter)
+		k.lim.throttled(now, e.RetryAfter)
 	} else {
-		c.lim.succeeded(now)
+		k.lim.succeeded(now)
 	}
 	return nil, e
 }

@@ -128,14 +128,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.finish(w, r, rep, false)
 		return
 	}
-	if !s.authorized(r) {
+	token, ok := s.authorized(r)
+	if !ok {
 		s.finish(w, r, omniErr(http.StatusUnauthorized, "unauthorized", "Invalid or missing API key"), false)
 		return
 	}
 
 	s.mu.Lock()
 	now := s.opts.Now()
-	admitted, wait := s.take(s.token, now)
+	admitted, wait := s.take(token, now)
 	fault := faultNone
 	if admitted && inScope {
 		fault = s.drawFault()

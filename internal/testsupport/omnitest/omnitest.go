@@ -28,7 +28,8 @@ import (
 
 // Wire constants shared with the SCIM client under test.
 const (
-	// DefaultToken is the bearer token accepted when Options.Token is empty.
+	// DefaultToken is the bearer token accepted when Options.Token and
+	// Options.Tokens are empty.
 	DefaultToken = "omni-test-token"
 	// MaxCount caps the page size of a listing. Omni documents a default of
 	// 100 but no maximum; RFC 7644 lets a server return fewer than asked, so a
@@ -54,8 +55,12 @@ const (
 
 // Options configure a Server.
 type Options struct {
-	// Token is the accepted bearer token; default DefaultToken.
+	// Token is the accepted bearer token; default DefaultToken, unless
+	// Tokens are given.
 	Token string
+	// Tokens are further accepted bearer tokens, as an organisation may
+	// have several API keys; each has a budget of its own.
+	Tokens []string
 	// RequestsPerMinute is the budget per token over a sliding 60 s window;
 	// 0 means unlimited. Every authenticated SCIM request that is admitted
 	// spends one slot, whatever its answer; refused ones spend none.
@@ -124,7 +129,7 @@ type Server struct {
 	closeOnce sync.Once
 
 	mu      sync.Mutex
-	token   string
+	tokens  []string // accepted bearer tokens
 	seq     uint64
 	byID    map[string]*record
 	order   []*record            // by seq, i.e. creation order
@@ -141,7 +146,7 @@ type Server struct {
 
 // New returns a Server with no users.
 func New(opts Options) *Server {
-	if opts.Token == "" {
+	if opts.Token == "" && len(opts.Tokens) == 0 {
 		opts.Token = DefaultToken
 	}
 	if opts.Now == nil {
@@ -150,7 +155,7 @@ func New(opts Options) *Server {
 	s := &Server{
 		opts:    opts,
 		done:    make(chan struct{}),
-		token:   opts.Token,
+		tokens:  acceptedTokens(opts.Token, opts.Tokens),
 		byID:    make(map[string]*record),
 		byName:  make(map[string][]*record),
 		windows: make(map[string][]time.Time),
@@ -181,11 +186,21 @@ func (s *Server) Close() {
 	s.closeOnce.Do(func() { close(s.done) })
 }
 
-// SetToken changes the accepted bearer token, e.g. to model a revoked key.
+// SetToken makes token the only accepted bearer token, e.g. to model a
+// revoked key; every other token, from Options.Token or Options.Tokens,
+// is refused from then on.
 func (s *Server) SetToken(token string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.token = token
+	s.tokens = []string{token}
+}
+
+func acceptedTokens(token string, tokens []string) []string {
+	var out []string
+	if token != "" {
+		out = append(out, token)
+	}
+	return append(out, tokens...)
 }
 
 // AddUser seeds a user as if made in Omni outside SCIM (an admin, a hand-made
@@ -329,16 +344,24 @@ func (s *Server) conflicts(lower string, active bool, self *record) bool {
 	return false
 }
 
-func (s *Server) authorized(r *http.Request) bool {
+// authorized returns the accepted token the request carries, whose budget
+// it spends, and false when it carries none.
+func (s *Server) authorized(r *http.Request) (string, bool) {
 	h := r.Header.Get("Authorization")
 	const prefix = "bearer "
 	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
-		return false
+		return "", false
 	}
+	got := []byte(strings.TrimSpace(h[len(prefix):]))
 	s.mu.Lock()
-	tok := s.token
+	tokens := s.tokens
 	s.mu.Unlock()
-	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(h[len(prefix):])), []byte(tok)) == 1
+	for _, tok := range tokens {
+		if subtle.ConstantTimeCompare(got, []byte(tok)) == 1 {
+			return tok, true
+		}
+	}
+	return "", false
 }
 
 // take spends one slot of token's budget at now, or reports how long until a
