@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -38,6 +39,8 @@ type Wiring struct {
 	RequestsPerMinute int
 	// Sleep replaces the SCIM client's waits, for tests that retry at once.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// OnKeyRefused is told when Omni refuses one of the API keys.
+	OnKeyRefused func(position int, err error)
 }
 
 // Build wires a ready Syncer from the configuration: the directory source,
@@ -49,6 +52,9 @@ func Build(cfg *config.Config, w Wiring) (*Syncer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ldap: %w", err)
 	}
+	// The client tells the syncer of refused keys; the syncer exists first.
+	s := &Syncer{Log: w.Log}
+	w.OnKeyRefused = s.keyRefused
 	client, err := NewSink(cfg, w)
 	if err != nil {
 		return nil, fmt.Errorf("scim: %w", err)
@@ -61,19 +67,13 @@ func Build(cfg *config.Config, w Wiring) (*Syncer, error) {
 	if trigger == "" {
 		trigger = "once"
 	}
-	s := &Syncer{
-		Source:  src,
-		Sink:    client,
-		Lister:  client,
-		Log:     w.Log,
-		Metrics: metrics,
-		Options: Options{
-			Deprovision: cfg.SCIM.Deprovision,
-			Policy:      PolicyFrom(cfg, w.AllowMassDeprovision),
-			DryRun:      w.DryRun,
-			Trigger:     trigger,
-			OpTimeout:   cfg.SCIM.MaxElapsed.D() + cfg.SCIM.Timeout.D(),
-		},
+	s.Source, s.Sink, s.Lister, s.Log, s.Metrics = src, client, client, w.Log, metrics
+	s.Options = Options{
+		Deprovision: cfg.SCIM.Deprovision,
+		Policy:      PolicyFrom(cfg, w.AllowMassDeprovision),
+		DryRun:      w.DryRun,
+		Trigger:     trigger,
+		OpTimeout:   cfg.SCIM.MaxElapsed.D() + cfg.SCIM.Timeout.D(),
 	}
 	if w.Store != nil {
 		// Only a real store: a nil *state.Store would make a non-nil Store.
@@ -111,9 +111,15 @@ func PolicyFrom(cfg *config.Config, allowMass bool) diff.Policy {
 // NewSink builds the SCIM client from the configuration, counting its
 // requests in w.Registry when that is set.
 func NewSink(cfg *config.Config, w Wiring) (*sink.Client, error) {
+	keys := cfg.SCIM.Keys()
+	if len(keys) == 0 {
+		return nil, errors.New("no API key (scim.token or scim.tokens)")
+	}
 	sc := sink.Config{
 		BaseURL:           cfg.SCIM.URL,
-		Token:             cfg.SCIM.Token.Reveal(),
+		Token:             keys[0],
+		Tokens:            keys[1:],
+		OnKeyRefused:      w.OnKeyRefused,
 		UsersPath:         cfg.SCIM.UsersPath,
 		RequestsPerMinute: cfg.SCIM.RequestsPerMinute,
 		Timeout:           cfg.SCIM.Timeout.D(),

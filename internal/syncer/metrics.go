@@ -29,6 +29,8 @@ type Metrics struct {
 	// Unfixable counts operations Omni refused in a way that needs an
 	// admin, as they happen.
 	Unfixable prometheus.Counter
+	// KeysRefused counts API keys Omni refused (401/403).
+	KeysRefused prometheus.Counter
 }
 
 // NewMetrics registers syncd's run metrics with reg.
@@ -66,8 +68,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.Unfixable = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "syncd_unfixable_operations_total", Help: "Operations Omni refused in a way no retry can fix; see syncd check.",
 	})
+	m.KeysRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "syncd_api_keys_refused_total", Help: "API keys Omni refused (401/403); each is out of the process until it restarts.",
+	})
 	reg.MustRegister(m.Runs, m.Operations, m.GuardTrips, m.DirectorySize, m.Skipped, m.LastSuccess, m.RunDuration,
-		m.Held, m.Blocked, m.Unfixable)
+		m.Held, m.Blocked, m.Unfixable, m.KeysRefused)
 	return m
 }
 
@@ -101,6 +106,13 @@ func (m *Metrics) observeSkipped() {
 		return
 	}
 	m.Runs.WithLabelValues(string(OutcomeSkipped)).Inc()
+}
+
+func (m *Metrics) observeKeyRefused() {
+	if m == nil {
+		return
+	}
+	m.KeysRefused.Inc()
 }
 
 func (m *Metrics) observeUnfixable() {

@@ -58,6 +58,9 @@ func WriteText(w io.Writer, rep *Report) error {
 	for _, t := range rep.GuardTrips {
 		fmt.Fprintf(&b, "! guard: %s\n", t)
 	}
+	for _, k := range rep.KeysRefused {
+		fmt.Fprintf(&b, "! API key %d refused by Omni; the run went on with the others: replace it\n", k.Position)
+	}
 	if rep.Incomplete != "" {
 		fmt.Fprintf(&b, "! directory search incomplete: %s\n", rep.Incomplete)
 	}

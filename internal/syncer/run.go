@@ -32,6 +32,9 @@ type run struct {
 	// Omni users.
 	fromOmni bool
 
+	// takeRefused returns the API keys Omni refused since it was last
+	// called.
+	takeRefused func() []KeyRefusal
 	// mu guards rep, applied and failures while operations run in
 	// parallel.
 	mu         sync.Mutex
@@ -142,6 +145,9 @@ func (r *run) do(ctx context.Context) error {
 	}
 
 	var problems []error
+	if err := r.recordRefusedKeys(ctx); err != nil {
+		problems = append(problems, err)
+	}
 	if len(trips) > 0 {
 		problems = append(problems, fmt.Errorf("%w: %s", ErrGuard, strings.Join(trips, "; ")))
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -86,6 +87,10 @@ type Syncer struct {
 	Metrics *Metrics
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+
+	// refused are the API keys Omni refused since a run last took them.
+	refusedMu sync.Mutex
+	refused   []KeyRefusal
 }
 
 // ErrLocked is returned when another replica holds the run lock.
@@ -135,9 +140,11 @@ type Report struct {
 	// Unmanaged lists Omni users a dry run without a database could not
 	// match to the directory; nothing is planned for them.
 	Unmanaged []sink.User
-	Results   []OpResult
-	Counts    Counts
-	Error     string
+	// KeysRefused are the API keys Omni refused during the run.
+	KeysRefused []KeyRefusal
+	Results     []OpResult
+	Counts      Counts
+	Error       string
 }
 
 // Counts are the operations a run carried out, by kind, and those that failed.
@@ -176,7 +183,7 @@ func (s *Syncer) Run(ctx context.Context) (*Report, error) {
 	start := s.now()
 	rep := &Report{DryRun: s.Options.DryRun, StartedAt: start, Deprovision: deprovisionMode(s.Options)}
 	r := &run{opts: s.Options, log: s.Log, metrics: s.Metrics, clock: s.now, source: s.Source,
-		sink: s.Sink, store: s.Store, lister: s.Lister, rep: rep, now: start}
+		sink: s.Sink, store: s.Store, lister: s.Lister, rep: rep, now: start, takeRefused: s.takeRefused}
 	switch {
 	case s.Options.DryRun && s.Store == nil:
 		r.sink, r.store, r.fromOmni = dryRunSink{}, &dryStore{empty: true}, true
