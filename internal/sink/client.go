@@ -1,8 +1,11 @@
 // Package sink is syncd's client for Omni's SCIM 2.0 users API. Omni allows
 // about 60 requests a minute per key and deactivation there cannot be undone,
 // so the client spends requests carefully and never guesses about writes:
-// every request of a Client shares one token bucket that slows down when Omni
-// answers 429; 429s, 5xx answers and network failures are retried with
+// each API key has its own token bucket that slows down when Omni answers
+// 429, and every attempt goes out on the key that can send soonest; a key
+// Omni refuses is taken out and the attempt re-sent on another; an update is
+// one PATCH of exactly the changed fields; 429s, 5xx answers and network
+// failures are retried with
 // jittered exponential backoff within a bounded number of attempts and time;
 // a create whose fate is unknown is settled by looking the user up before it
 // is ever sent again; and when a write's fate cannot be settled, the error
