@@ -9,6 +9,7 @@ import (
 
 	"github.com/syncd-dev/syncd/internal/diff"
 	"github.com/syncd-dev/syncd/internal/state"
+	"github.com/syncd-dev/syncd/internal/testsupport/omnitest"
 )
 
 // Two users swap emails in one run: the fewest requests the ordering
@@ -67,5 +68,27 @@ func TestRenameChain(t *testing.T) {
 	}
 	if got := e.omniUser(e.dir.ExpectedEmail(b)).ID; got != ida {
 		t.Errorf("b's old address is Omni user %s, want a's %s", got, ida)
+	}
+}
+
+// A rename to an address an Omni user syncd does not manage holds is
+// refused once, with what to do, and not sent again while the entry asks
+// for it.
+func TestRenameOntoAnUnmanagedUser(t *testing.T) {
+	e := newEnv(t, envOptions{users: 5})
+	e.mustRun()
+	stranger := e.omni.AddUser(omnitest.User{UserName: "taken@corp.example.com", DisplayName: "Hand Made", Active: true})
+	u := e.plain(1)[0]
+	e.modify(u.DN, func(m *ldap.ModifyRequest) { m.Replace("mail", []string{"taken@corp.example.com"}) })
+	rep, _, err := e.run(false)
+	if err == nil || len(rep.Results) != 1 || !strings.Contains(rep.Results[0].Error, "to fix: another Omni user already holds") {
+		t.Fatalf("rename onto an unmanaged user: %v, results %+v", err, rep.Results)
+	}
+	rep, n := e.mustRun()
+	if n != 0 || len(rep.Plan.Blocked) != 1 {
+		t.Errorf("the refused rename was sent again: %d requests, blocked %v", n, rep.Plan.Blocked)
+	}
+	if got, _ := e.omni.User(stranger.ID); got.DisplayName != "Hand Made" || !got.Active {
+		t.Errorf("the unmanaged user was touched: %+v", got)
 	}
 }
