@@ -34,6 +34,27 @@ type User struct {
 	// Attributes are Omni user attributes (urn:omni:params:1.0:UserAttribute),
 	// keyed by the attribute's reference id in Omni.
 	Attributes map[string]string `json:"attributes,omitempty"`
+	// Login is the account name (uid, sAMAccountName) that memberUid groups
+	// list members by; it is not sent to Omni.
+	Login string `json:"login,omitempty"`
+}
+
+// Group is one directory group as Omni should see it: its members are
+// users only (Omni has no nested groups), so members of member groups are
+// already flattened in.
+type Group struct {
+	// ID is the group's stable id, as for users; a renamed group keeps it.
+	ID string `json:"id"`
+	DN string `json:"dn,omitempty"`
+	// Name becomes the Omni group's displayName.
+	Name string `json:"name"`
+	// MemberDNs are the DNs of the group's members, direct and through
+	// member groups, that are not themselves groups read in scope: users,
+	// or entries the user read may not know.
+	MemberDNs []string `json:"memberDNs,omitempty"`
+	// MemberLogins are the member account names of a memberUid group,
+	// matched to users by User.Login.
+	MemberLogins []string `json:"memberLogins,omitempty"`
 }
 
 // Hash fingerprints what syncd sends to Omni for the user: userName,
