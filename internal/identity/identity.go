@@ -116,6 +116,32 @@ type Linked struct {
 	MissingRuns int `json:"missingRuns,omitempty"`
 }
 
+// GroupStatus is the lifecycle of a group syncd has linked to Omni.
+type GroupStatus string
+
+const (
+	GroupActive  GroupStatus = "active"
+	GroupDeleted GroupStatus = "deleted"
+)
+
+// LinkedGroup is what syncd remembers about a group it manages in Omni: the
+// Omni id and name, and the members syncd put there (directory user ids),
+// which are the only members it may remove; members added by hand in Omni
+// are not in it and stay.
+type LinkedGroup struct {
+	ID     string      `json:"id"`
+	SCIMID string      `json:"scimId"`
+	Name   string      `json:"name"`
+	Status GroupStatus `json:"status"`
+	Origin Origin      `json:"origin"`
+	// Members are the directory ids of the users syncd manages in the
+	// group, sorted.
+	Members []string `json:"members,omitempty"`
+	// FirstMissingAt and MissingRuns are the grace clock, as for users.
+	FirstMissingAt time.Time `json:"firstMissingAt,omitzero"`
+	MissingRuns    int       `json:"missingRuns,omitempty"`
+}
+
 // SkipReason is why a directory entry could not become a User.
 type SkipReason string
 

@@ -35,6 +35,11 @@ const (
 	OpReactivate OpKind = "reactivate"
 	OpDeactivate OpKind = "deactivate"
 	OpDelete     OpKind = "delete"
+
+	OpGroupCreate OpKind = "group_create"
+	OpGroupAdopt  OpKind = "group_adopt"
+	OpGroupUpdate OpKind = "group_update"
+	OpGroupDelete OpKind = "group_delete"
 )
 
 // OpStatus is where a journaled write stands, as operations.status's CHECK
@@ -73,6 +78,36 @@ func (s *Store) BeginOp(ctx context.Context, op Op) (Op, error) {
 // stored or none. An op that is no longer pending is refused, so an answer
 // is never recorded twice.
 func (s *Store) CompleteOp(ctx context.Context, op Op, link *identity.Linked, ev AuditEvent) error {
+	var write func(ctx context.Context, tx pgx.Tx) error
+	if link != nil {
+		write = func(ctx context.Context, tx pgx.Tx) error {
+			if err := upsertUser(ctx, tx, *link); err != nil {
+				return fmt.Errorf("store user %s: %w", link.ID, err)
+			}
+			return nil
+		}
+	}
+	return s.complete(ctx, op, write, ev)
+}
+
+// CompleteGroupOp is CompleteOp for a group write: when g is not nil the
+// group's state becomes g.
+func (s *Store) CompleteGroupOp(ctx context.Context, op Op, g *identity.LinkedGroup, ev AuditEvent) error {
+	var write func(ctx context.Context, tx pgx.Tx) error
+	if g != nil {
+		write = func(ctx context.Context, tx pgx.Tx) error {
+			if err := upsertGroup(ctx, tx, *g); err != nil {
+				return fmt.Errorf("store group %s: %w", g.ID, err)
+			}
+			return nil
+		}
+	}
+	return s.complete(ctx, op, write, ev)
+}
+
+// complete records op's answer, the state change write makes (if any) and
+// ev, in one transaction.
+func (s *Store) complete(ctx context.Context, op Op, write func(context.Context, pgx.Tx) error, ev AuditEvent) error {
 	if op.Status != OpDone && op.Status != OpFailed {
 		return fmt.Errorf("complete operation %d: status %q is not done or failed", op.ID, op.Status)
 	}
@@ -89,9 +124,9 @@ func (s *Store) CompleteOp(ctx context.Context, op Op, link *identity.Linked, ev
 		if tag.RowsAffected() != 1 {
 			return fmt.Errorf("operation is not pending")
 		}
-		if link != nil {
-			if err := upsertUser(ctx, tx, *link); err != nil {
-				return fmt.Errorf("store user %s: %w", link.ID, err)
+		if write != nil {
+			if err := write(ctx, tx); err != nil {
+				return err
 			}
 		}
 		ev.RunID = op.RunID

@@ -20,6 +20,9 @@ type Run struct {
 	Outcome        RunOutcome
 	SourceComplete bool
 	SourceCount    int
+	// GroupSourceComplete and GroupSourceCount are the group read's.
+	GroupSourceComplete bool
+	GroupSourceCount    int
 	Created        int
 	Updated        int
 	Reactivated    int
@@ -88,11 +91,11 @@ func (s *Store) FinishRun(ctx context.Context, r Run) error {
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE sync_runs SET finished_at = coalesce($2, now()), outcome = $3, source_complete = $4, source_count = $5,
 			created = $6, updated = $7, reactivated = $8, deprovisioned = $9, unchanged = $10, skipped = $11, failed = $12,
-			guard_trips = $13, error = $14
+			guard_trips = $13, error = $14, group_source_complete = $15, group_source_count = $16
 		WHERE id = $1`,
 		r.ID, timestamptz(r.FinishedAt), r.Outcome, r.SourceComplete, r.SourceCount,
 		r.Created, r.Updated, r.Reactivated, r.Deprovisioned, r.Unchanged, r.Skipped, r.Failed,
-		trips, bound(r.Error))
+		trips, bound(r.Error), r.GroupSourceComplete, r.GroupSourceCount)
 	if err != nil {
 		return fmt.Errorf("record run %d finish: %w", r.ID, err)
 	}

@@ -109,6 +109,12 @@ type MissingMark struct {
 // SetMissing applies marks in one statement, so a run records all of them
 // or none. Marks for ids that are not linked are ignored.
 func (s *Store) SetMissing(ctx context.Context, marks []MissingMark) error {
+	return s.setMissing(ctx, "users", marks)
+}
+
+// setMissing applies marks to table (users or groups), whose rows are keyed
+// by ldap_id.
+func (s *Store) setMissing(ctx context.Context, table string, marks []MissingMark) error {
 	if len(marks) == 0 {
 		return nil
 	}
@@ -121,12 +127,12 @@ func (s *Store) SetMissing(ctx context.Context, marks []MissingMark) error {
 	ctx, cancel := withTimeout(ctx, queryTimeout)
 	defer cancel()
 	_, err := s.pool.Exec(ctx, `
-		UPDATE users u SET first_missing_at = m.first_missing_at, missing_runs = m.missing_runs, updated_at = now()
+		UPDATE `+table+` t SET first_missing_at = m.first_missing_at, missing_runs = m.missing_runs, updated_at = now()
 		FROM unnest($1::text[], $2::timestamptz[], $3::int[]) AS m(ldap_id, first_missing_at, missing_runs)
-		WHERE u.ldap_id = m.ldap_id`,
+		WHERE t.ldap_id = m.ldap_id`,
 		ids, firsts, runs)
 	if err != nil {
-		return fmt.Errorf("set missing marks: %w", err)
+		return fmt.Errorf("set missing marks of %s: %w", table, err)
 	}
 	return nil
 }
