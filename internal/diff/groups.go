@@ -1,0 +1,359 @@
+package diff
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/syncd-dev/syncd/internal/identity"
+)
+
+// GroupRead is what one read of the directory's groups gave.
+type GroupRead struct {
+	// Enabled is false when group sync is off: nothing is planned for
+	// groups, linked ones included.
+	Enabled    bool
+	Groups     []identity.Group
+	Skipped    []identity.Skipped
+	Incomplete string
+}
+
+// Members resolves group members to directory users. A member DN or login
+// resolves to a user when the user read, the skipped entries or the known
+// links name it; a resolved user is eligible (may be added to Omni groups)
+// only when it is a mapped, enabled user of this read, one syncd manages.
+type Members struct {
+	byDN, byLogin map[string]string
+	eligible      map[string]bool
+}
+
+// NewMembers indexes the run's users for member resolution.
+func NewMembers(users []identity.User, skipped []identity.Skipped, known map[string]identity.Linked) Members {
+	m := Members{byDN: map[string]string{}, byLogin: map[string]string{}, eligible: map[string]bool{}}
+	for id, k := range known {
+		if k.DN != "" {
+			m.byDN[dnKey(k.DN)] = id
+		}
+	}
+	for _, sk := range skipped {
+		if sk.ID != "" && sk.DN != "" {
+			m.byDN[dnKey(sk.DN)] = sk.ID
+		}
+	}
+	for _, u := range users {
+		m.byDN[dnKey(u.DN)] = u.ID
+		if u.Login != "" {
+			m.byLogin[strings.ToLower(u.Login)] = u.ID
+		}
+		if u.Active {
+			m.eligible[u.ID] = true
+		}
+	}
+	return m
+}
+
+// resolve returns the users a group names (every one resolved, and those
+// eligible) and the members that name no user.
+func (m Members) resolve(g identity.Group) (all, eligible []string, unresolved []string) {
+	add := func(id string, ok bool, name string) {
+		if !ok {
+			unresolved = append(unresolved, name)
+			return
+		}
+		all = append(all, id)
+		if m.eligible[id] {
+			eligible = append(eligible, id)
+		}
+	}
+	for _, dn := range g.MemberDNs {
+		id, ok := m.byDN[dnKey(dn)]
+		add(id, ok, dn)
+	}
+	for _, l := range g.MemberLogins {
+		id, ok := m.byLogin[strings.ToLower(l)]
+		add(id, ok, l)
+	}
+	slices.Sort(all)
+	slices.Sort(eligible)
+	return slices.Compact(all), slices.Compact(eligible), unresolved
+}
+
+// GroupPolicy is the safety policy for groups.
+type GroupPolicy struct {
+	DeprovisionAfter     time.Duration
+	DeprovisionAfterRuns int
+	MinSourceFraction    float64
+	// MaxDeletions caps group deletions per run; MaxRemovalPercent caps
+	// member removals as a share of the memberships syncd manages (one is
+	// always allowed).
+	MaxDeletions      int
+	MaxRemovalPercent float64
+	// Delete deletes a group syncd created that left the directory;
+	// otherwise such a group is held.
+	Delete               bool
+	AllowMassDeprovision bool
+}
+
+// GroupInput is everything a run's group decision depends on.
+type GroupInput struct {
+	Read  GroupRead
+	Known map[string]identity.LinkedGroup
+	// LastGood is the last good group read's count, -1 if none.
+	LastGood int
+	Members  Members
+	// Leaving are the users this run deprovisions: Omni drops their
+	// memberships itself, so none is removed by request.
+	Leaving map[string]bool
+	Now     time.Time
+}
+
+// GroupOp is one planned group operation. Add and Remove are directory user
+// ids; Rename is the new name when the group was renamed.
+type GroupOp struct {
+	Kind   Kind                  `json:"kind"`
+	Group  identity.Group        `json:"group"`
+	Known  *identity.LinkedGroup `json:"-"`
+	Rename string                `json:"rename,omitempty"`
+	Add    []string              `json:"add,omitempty"`
+	Remove []string              `json:"remove,omitempty"`
+	Reason string                `json:"reason,omitempty"`
+	Due    time.Time             `json:"due,omitzero"`
+}
+
+// Unresolved is a group member that names no user in scope: reported, not
+// fatal.
+type Unresolved struct {
+	Group  string `json:"group"`
+	Member string `json:"member"`
+}
+
+// GroupPlan is what a run does to groups.
+type GroupPlan struct {
+	Create, Update, Delete, Waiting, Held []GroupOp
+	Unchanged                             int
+	Marks                                 []Mark
+	Trips, Overrides                      []string
+	Unresolved                            []Unresolved
+}
+
+// Changes reports whether the plan sends anything.
+func (p *GroupPlan) Changes() bool { return len(p.Create)+len(p.Update)+len(p.Delete) > 0 }
+
+// PlanGroups decides what a run does to groups: create the new ones with
+// their eligible members, rename and bring the managed membership of the
+// linked ones in line (adding only users syncd manages, removing only users
+// syncd added), and delete the ones that left, under the same guards as
+// users: a read that cannot be trusted removes no member and deletes no
+// group, deletions wait out the grace period, and both are capped.
+func PlanGroups(in GroupInput, p GroupPolicy) GroupPlan {
+	var plan GroupPlan
+	if !in.Read.Enabled {
+		return plan
+	}
+	trips := groupGuards(in, p)
+	trust := len(trips) == 0
+	present, holdMissing := presentGroups(in.Read.Skipped, in.Known)
+	seen := make(map[string]bool, len(in.Read.Groups))
+	for _, g := range in.Read.Groups {
+		seen[g.ID] = true
+		all, eligible, unresolved := in.Members.resolve(g)
+		for _, u := range unresolved {
+			plan.Unresolved = append(plan.Unresolved, Unresolved{Group: g.Name, Member: u})
+		}
+		k, linked := in.Known[g.ID]
+		if !linked || k.Status != identity.GroupActive {
+			plan.Create = append(plan.Create, GroupOp{Kind: Create, Group: g, Add: eligible})
+			continue
+		}
+		if !k.FirstMissingAt.IsZero() || k.MissingRuns > 0 {
+			plan.Marks = append(plan.Marks, Mark{ID: k.ID})
+		}
+		kk := k
+		op := GroupOp{Kind: Update, Group: g, Known: &kk, Add: minus(eligible, setOf(k.Members))}
+		if k.Name != g.Name {
+			op.Rename = g.Name
+		}
+		if trust {
+			op.Remove = minus(k.Members, setOf(all), in.Leaving)
+		}
+		if op.Rename == "" && len(op.Add) == 0 && len(op.Remove) == 0 {
+			plan.Unchanged++
+			continue
+		}
+		plan.Update = append(plan.Update, op)
+	}
+	for id, k := range in.Known {
+		if seen[id] || k.Status != identity.GroupActive {
+			continue
+		}
+		kk := k
+		op := GroupOp{Kind: Deprovision, Group: identity.Group{ID: k.ID, Name: k.Name}, Known: &kk, Reason: ReasonMissing}
+		switch why, ok := present[id]; {
+		case ok:
+			op.Reason = ReasonSkipped + ": " + why
+			plan.Held = append(plan.Held, op)
+		case !trust:
+			plan.Held = append(plan.Held, op)
+		case holdMissing != "":
+			op.Reason += "; " + holdMissing
+			plan.Held = append(plan.Held, op)
+		default:
+			plan.absentGroup(op, in.Now, p)
+		}
+	}
+	plan.capGroups(in.Known, p, &trips)
+	plan.Trips = trips
+	for _, ops := range [][]GroupOp{plan.Create, plan.Update, plan.Delete, plan.Waiting, plan.Held} {
+		slices.SortFunc(ops, func(a, b GroupOp) int {
+			if c := strings.Compare(a.Group.Name, b.Group.Name); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Group.ID, b.Group.ID)
+		})
+	}
+	slices.SortFunc(plan.Marks, func(a, b Mark) int { return strings.Compare(a.ID, b.ID) })
+	return plan
+}
+
+// absentGroup plans for a linked group the directory no longer has.
+func (p *GroupPlan) absentGroup(op GroupOp, now time.Time, pol GroupPolicy) {
+	k := op.Known
+	first := k.FirstMissingAt
+	if first.IsZero() {
+		first = now
+	}
+	runs := k.MissingRuns + 1
+	if now.Sub(first) < pol.DeprovisionAfter || runs < pol.DeprovisionAfterRuns {
+		if pol.DeprovisionAfter > 0 {
+			op.Due = first.Add(pol.DeprovisionAfter)
+		}
+		p.Waiting = append(p.Waiting, op)
+		p.Marks = append(p.Marks, Mark{ID: k.ID, FirstMissingAt: first, MissingRuns: runs})
+		return
+	}
+	switch {
+	case !pol.Delete:
+		op.Reason += "; scim.groupDeprovision is none"
+		p.Held = append(p.Held, op)
+	case k.Origin != identity.OriginCreated:
+		op.Reason += "; adopted, so not syncd's to delete"
+		p.Held = append(p.Held, op)
+	default:
+		p.Delete = append(p.Delete, op)
+	}
+}
+
+// groupGuards says why this group read must not be read as "the groups and
+// members it lacks are gone".
+func groupGuards(in GroupInput, p GroupPolicy) []string {
+	var trips []string
+	if in.Read.Incomplete != "" {
+		trips = append(trips, "group search incomplete: "+in.Read.Incomplete)
+	}
+	n := len(in.Read.Groups)
+	active := 0
+	for _, k := range in.Known {
+		if k.Status == identity.GroupActive {
+			active++
+		}
+	}
+	if n == 0 && active > 0 {
+		trips = append(trips, "directory returned no groups in scope")
+	}
+	if in.LastGood > 0 && n > 0 && float64(n) < math.Floor(p.MinSourceFraction*float64(in.LastGood)) {
+		trips = append(trips, fmt.Sprintf("directory returned %d groups in scope, fewer than %.0f%% of the last good read's %d (safety.minSourceFraction)",
+			n, p.MinSourceFraction*100, in.LastGood))
+	}
+	return trips
+}
+
+// capGroups holds every deletion, or every removal, when there are more
+// than the caps allow, unless the run may go over them.
+func (p *GroupPlan) capGroups(known map[string]identity.LinkedGroup, pol GroupPolicy, trips *[]string) {
+	if n := len(p.Delete); n > pol.MaxDeletions {
+		trip := fmt.Sprintf("%d group deletions planned, above safety.maxGroupDeletionsPerRun (%d)", n, pol.MaxDeletions)
+		if pol.AllowMassDeprovision {
+			p.Overrides = append(p.Overrides, trip)
+		} else {
+			*trips = append(*trips, trip)
+			p.Held = append(p.Held, p.Delete...)
+			p.Delete = nil
+		}
+	}
+	managed, removals := 0, 0
+	for _, k := range known {
+		if k.Status == identity.GroupActive {
+			managed += len(k.Members)
+		}
+	}
+	for _, op := range p.Update {
+		removals += len(op.Remove)
+	}
+	limit := max(int(math.Floor(float64(managed)*pol.MaxRemovalPercent/100)), 1)
+	if removals == 0 || removals <= limit {
+		return
+	}
+	trip := fmt.Sprintf("%d member removals planned, %.1f%% of %d managed memberships, above safety.maxMemberRemovalPercent (%g%%)",
+		removals, 100*float64(removals)/float64(max(managed, 1)), managed, pol.MaxRemovalPercent)
+	if pol.AllowMassDeprovision {
+		p.Overrides = append(p.Overrides, trip)
+		return
+	}
+	*trips = append(*trips, trip)
+	kept := p.Update[:0]
+	for _, op := range p.Update {
+		op.Remove = nil
+		if op.Rename == "" && len(op.Add) == 0 {
+			p.Unchanged++
+			continue
+		}
+		kept = append(kept, op)
+	}
+	p.Update = kept
+}
+
+// presentGroups finds linked groups whose entries were read but skipped.
+func presentGroups(skipped []identity.Skipped, known map[string]identity.LinkedGroup) (map[string]string, string) {
+	present := map[string]string{}
+	var unmatched []string
+	for _, sk := range skipped {
+		if sk.ID == "" {
+			unmatched = append(unmatched, sk.DN)
+			continue
+		}
+		if _, ok := known[sk.ID]; ok {
+			present[sk.ID] = string(sk.Reason)
+		}
+	}
+	if len(unmatched) > 0 {
+		return present, fmt.Sprintf("%d skipped group entr%s without a readable id, so any missing group may be one of them",
+			len(unmatched), plural(len(unmatched), "y", "ies"))
+	}
+	return present, ""
+}
+
+// minus returns the sorted elements of a that are in none of the sets.
+func minus(a []string, not ...map[string]bool) []string {
+	var out []string
+	for _, x := range a {
+		in := false
+		for _, set := range not {
+			in = in || set[x]
+		}
+		if !in {
+			out = append(out, x)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func setOf(xs []string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
