@@ -23,15 +23,15 @@ type Run struct {
 	// GroupSourceComplete and GroupSourceCount are the group read's.
 	GroupSourceComplete bool
 	GroupSourceCount    int
-	Created        int
-	Updated        int
-	Reactivated    int
-	Deprovisioned  int
-	Unchanged      int
-	Skipped        int
-	Failed         int
-	GuardTrips     []string
-	Error          string
+	Created             int
+	Updated             int
+	Reactivated         int
+	Deprovisioned       int
+	Unchanged           int
+	Skipped             int
+	Failed              int
+	GuardTrips          []string
+	Error               string
 }
 
 // RunOutcome is how a run ended, as sync_runs.outcome's CHECK lists it.
