@@ -171,7 +171,7 @@ func (c *Client) PatchGroup(ctx context.Context, id string, p GroupPatch) error 
 	for i, body := range bodies {
 		if err := c.write(ctx, http.MethodPatch, c.groupPath(id), body, nil); err != nil {
 			if len(bodies) > 1 {
-				return fmt.Errorf("patch group %s: request %d of %d (the %d before it applied): %w", id, i+1, len(bodies), i, err)
+				return fmt.Errorf("patch group %s: request %d of %d failed, %d applied before it: %w", id, i+1, len(bodies), i, err)
 			}
 			return fmt.Errorf("patch group %s: %w", id, err)
 		}

@@ -331,3 +331,18 @@ func TestGroupsPathConfig(t *testing.T) {
 		}
 	}
 }
+
+// A chunk that fails stops the rest, and the error says how far it got.
+func TestPatchGroupStopsAtAFailedChunk(t *testing.T) {
+	srv, c, users := startGroups(t, omnitest.Options{}, "groups", 150)
+	g := srv.AddGroup(omnitest.Group{DisplayName: "Eng"})
+	// The second chunk names a user Omni does not have: a 400, not retried.
+	add := append(append([]string(nil), users[:100]...), "ghost")
+	err := c.PatchGroup(context.Background(), g.ID, GroupPatch{Add: append(add, users[100:]...)})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "request 2 of 2 failed, 1 applied") {
+		t.Fatalf("got %v", err)
+	}
+	if got, _ := srv.Group(g.ID); len(got.Members) != 100 {
+		t.Errorf("%d members, want the first chunk's 100", len(got.Members))
+	}
+}
