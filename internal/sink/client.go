@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -49,6 +48,8 @@ type Config struct {
 	OnKeyRefused func(position int, err error)
 	// UsersPath is "users" (default, as Omni documents) or "Users".
 	UsersPath string
+	// GroupsPath is "groups" (default, as Omni documents) or "Groups".
+	GroupsPath string
 	// RequestsPerMinute sets each key's token bucket, shared by every
 	// request sent with that key; default 60. A negative value disables the
 	// buckets, for tests and benchmarks against a local server only.
@@ -87,7 +88,6 @@ type Config struct {
 }
 
 const (
-	defaultUsersPath   = "users"
 	defaultPerMinute   = 60
 	defaultTimeout     = 30 * time.Second
 	defaultMaxAttempts = 6
@@ -109,6 +109,7 @@ const (
 type Client struct {
 	base        string
 	usersPath   string
+	groupsPath  string
 	keys        *keyring
 	hc          *http.Client
 	timeout     time.Duration
@@ -148,7 +149,6 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		base:        u.String(),
-		usersPath:   cfg.UsersPath,
 		hc:          cfg.HTTPClient,
 		timeout:     cfg.Timeout,
 		maxAttempts: cfg.MaxAttempts,
@@ -162,12 +162,11 @@ func New(cfg Config) (*Client, error) {
 		sleep:       sleepCtx,
 		jitter:      fullJitter,
 	}
-	switch c.usersPath {
-	case "":
-		c.usersPath = defaultUsersPath
-	case "users", "Users":
-	default:
-		return nil, fmt.Errorf("scim client: users path %q: must be users or Users", cfg.UsersPath)
+	if c.usersPath, err = collectionPath("users", cfg.UsersPath); err != nil {
+		return nil, err
+	}
+	if c.groupsPath, err = collectionPath("groups", cfg.GroupsPath); err != nil {
+		return nil, err
 	}
 	perMinute := cfg.RequestsPerMinute
 	if perMinute == 0 {
@@ -309,15 +308,7 @@ func (c *Client) Get(ctx context.Context, id string) (User, error) {
 	if id == "" {
 		return User{}, errors.New("get user: empty id")
 	}
-	var out User
-	err := c.retry(ctx, &op{method: http.MethodGet}, func(ctx context.Context) error {
-		resp, err := c.send(ctx, http.MethodGet, c.userPath(id), "", nil)
-		if err != nil {
-			return err
-		}
-		out, err = decodeUserResponse(resp)
-		return err
-	})
+	out, err := getOne(ctx, c, c.userPath(id), decodeUserResponse)
 	if err != nil {
 		return User{}, fmt.Errorf("get user %s: %w", id, err)
 	}
@@ -367,51 +358,10 @@ func (c *Client) findOnce(ctx context.Context, userName string) (User, bool, err
 }
 
 // List calls fn for every user in Omni, a page of 100 at a time, each page
-// its own retried operation. Omni sorts by creation time, so users created
-// meanwhile land on later pages and are still seen; a user is never passed
-// twice even if pages shift. A user deleted meanwhile can shift another past
-// a page boundary and out of this listing; callers use listings only for
-// planning, where the next run catches up. An error from fn stops the listing
-// and is returned as is.
+// its own retried operation; see listAll for what a listing promises. An
+// error from fn stops the listing and is returned as is.
 func (c *Client) List(ctx context.Context, fn func(User) error) error {
-	seen := make(map[string]struct{})
-	start := 1
-	for page := 1; ; page++ {
-		q := "startIndex=" + strconv.Itoa(start) + "&count=" + strconv.Itoa(pageSize)
-		var p listPage
-		err := c.retry(ctx, &op{method: http.MethodGet}, func(ctx context.Context) error {
-			resp, err := c.send(ctx, http.MethodGet, c.usersPath, q, nil)
-			if err != nil {
-				return err
-			}
-			if err := checkJSON(resp); err != nil {
-				return err
-			}
-			p, err = decodeList(resp.body)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("list users: page %d: %w", page, err)
-		}
-		fresh := 0
-		for _, u := range p.Resources {
-			if _, dup := seen[u.ID]; dup {
-				continue
-			}
-			seen[u.ID] = struct{}{}
-			fresh++
-			if err := fn(u); err != nil {
-				return err
-			}
-		}
-		start += len(p.Resources)
-		if len(p.Resources) == 0 || start > p.Total {
-			return nil
-		}
-		if fresh == 0 {
-			return fmt.Errorf("list users: page %d at startIndex %d repeats users already listed; the server ignores paging", page, start-len(p.Resources))
-		}
-	}
+	return listAll(ctx, c, "users", c.usersPath, decodeList, func(u User) string { return u.ID }, fn)
 }
 
 // Check sends one cheap authenticated request to prove the URL and the key.

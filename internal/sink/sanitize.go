@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -14,21 +13,24 @@ import (
 // string decoded from an answer passes cleanText before it leaves the
 // package.
 
-// maxIDLen bounds a user id; Omni's are UUIDs.
+// maxIDLen bounds a user or group id; Omni's are UUIDs and short strings.
 const maxIDLen = 256
 
-// checkID refuses an id syncd could not store and address the user by. It
-// is checked as Omni sent it, not cleaned: an id changed by cleaning would
-// name another resource. U+FFFD is where JSON decoding already replaced
+// checkID refuses a user id syncd could not store and address the user by.
+func checkID(id string) error { return checkIDOf("user", id) }
+
+// checkIDOf refuses an id of kind ("user", "group") that syncd could not
+// store and address the resource by. It is checked as Omni sent it, not
+// cleaned: an id changed by cleaning would name another resource. U+FFFD is where JSON decoding already replaced
 // invalid UTF-8.
-func checkID(id string) error {
+func checkIDOf(kind, id string) error {
 	switch {
 	case id == "":
-		return errors.New("decode user: no id")
+		return fmt.Errorf("decode %s: no id", kind)
 	case len(id) > maxIDLen:
-		return fmt.Errorf("decode user: id of %d bytes, longer than %d", len(id), maxIDLen)
+		return fmt.Errorf("decode %s: id of %d bytes, longer than %d", kind, len(id), maxIDLen)
 	case strings.ContainsFunc(id, func(r rune) bool { return unicode.IsControl(r) || r == utf8.RuneError }):
-		return fmt.Errorf("decode user: unusable id %.40q: control characters or invalid UTF-8", id)
+		return fmt.Errorf("decode %s: unusable id %.40q: control characters or invalid UTF-8", kind, id)
 	default:
 		return nil
 	}

@@ -145,32 +145,19 @@ func encodeSetActive(active bool) ([]byte, error) {
 // caller and is an error, as is one whose id could not be stored (see
 // checkID). Every other string is cleaned of NUL and invalid UTF-8.
 func decodeUser(data []byte) (User, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		return User{}, fmt.Errorf("decode user: %w", err)
-	}
-	if fields == nil {
-		return User{}, errors.New("decode user: not a JSON object")
+	fields, err := decodeObject(data, "user")
+	if err != nil {
+		return User{}, err
 	}
 	return userFromFields(fields)
 }
 
 func userFromFields(fields map[string]json.RawMessage) (User, error) {
-	var u User
-	if raw, ok := lookupFold(fields, "id"); ok {
-		u.ID, _ = looseString(raw)
-	}
-	if err := checkID(u.ID); err != nil {
+	id, err := readID(fields, "user")
+	if err != nil {
 		return User{}, err
 	}
-	if raw, ok := lookupFold(fields, "userName"); ok {
-		u.UserName, _ = looseString(raw)
-		u.UserName = textutil.Clean(u.UserName)
-	}
-	if raw, ok := lookupFold(fields, "displayName"); ok {
-		u.DisplayName, _ = looseString(raw)
-		u.DisplayName = textutil.Clean(u.DisplayName)
-	}
+	u := User{ID: id, UserName: cleanField(fields, "userName"), DisplayName: cleanField(fields, "displayName")}
 	if raw, ok := lookupFold(fields, "active"); ok {
 		s, _ := looseString(raw)
 		u.Active, _ = strconv.ParseBool(s)
@@ -205,48 +192,11 @@ func (u *User) setAttr(k string, raw json.RawMessage) {
 	u.Attributes[textutil.Clean(k)] = textutil.Clean(v)
 }
 
-// listPage is one page of a ListResponse.
-type listPage struct {
-	Total     int
-	Resources []User
-}
+// listPage is one page of a users ListResponse.
+type listPage = resourcePage[User]
 
 func decodeList(data []byte) (listPage, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		return listPage{}, fmt.Errorf("decode user list: %w", err)
-	}
-	if fields == nil {
-		return listPage{}, errors.New("decode user list: not a JSON object")
-	}
-	var p listPage
-	raw, ok := lookupFold(fields, "totalResults")
-	if !ok {
-		return listPage{}, errors.New("decode user list: no totalResults")
-	}
-	s, _ := looseString(raw)
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return listPage{}, fmt.Errorf("decode user list: bad totalResults %.40q", s)
-	}
-	p.Total = n
-	raw, ok = lookupFold(fields, "Resources")
-	if !ok || isNull(raw) {
-		return p, nil
-	}
-	var items []map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return listPage{}, fmt.Errorf("decode user list: resources: %w", err)
-	}
-	p.Resources = make([]User, 0, len(items))
-	for i, it := range items {
-		u, err := userFromFields(it)
-		if err != nil {
-			return listPage{}, fmt.Errorf("decode user list: resource %d: %w", i, err)
-		}
-		p.Resources = append(p.Resources, u)
-	}
-	return p, nil
+	return decodeListOf(data, "user", userFromFields)
 }
 
 // lookupFold finds a member by exact name first, then ignoring case, as SCIM
@@ -327,8 +277,7 @@ func jsonContentType(ct string) bool {
 // userNameFilter builds the SCIM filter for one userName. The value is
 // quoted, so only quotes and backslashes need escaping.
 func userNameFilter(userName string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
-	return `userName eq "` + r.Replace(userName) + `"`
+	return `userName eq "` + scimQuote(userName) + `"`
 }
 
 // redactor removes the API key from text that came from the server, which may

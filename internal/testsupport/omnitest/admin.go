@@ -29,6 +29,7 @@ type FaultsJSON struct {
 //
 //	GET  /_standin/users        every user, creation order (JSON array of User)
 //	POST /_standin/users        seed one user (a User; as AddUser), 201 with it
+//	GET  /_standin/groups       every group, creation order (JSON array of Group)
 //	GET  /_standin/stats        Stats
 //	POST /_standin/reset-stats  zero the Stats, 204
 //	POST /_standin/faults       replace the faults (FaultsJSON), 204
@@ -57,6 +58,9 @@ func (s *Server) AdminHandler() http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusCreated, added)
+	})
+	mux.HandleFunc("GET "+AdminPrefix+"groups", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Groups())
 	})
 	mux.HandleFunc("GET "+AdminPrefix+"stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats())

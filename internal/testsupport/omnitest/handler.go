@@ -51,12 +51,13 @@ func scimErr(status int, scimType, detail string) reply {
 
 func badRequest(msg string) reply { return omniErr(http.StatusBadRequest, "bad_request", msg) }
 
-// route splits a SCIM users path. It accepts any prefix (Omni serves under
-// /api) and both casings Omni's docs and spec use.
-func route(path string) (prefix, id string, ok bool) {
-	for _, coll := range []string{"/scim/v2/users", "/scim/v2/Users"} {
+// route splits a SCIM users or groups path. It accepts any prefix (Omni
+// serves under /api) and both casings Omni's docs and spec use.
+func route(path string) (prefix, id string, groups, ok bool) {
+	for _, coll := range []string{"/scim/v2/users", "/scim/v2/Users", "/scim/v2/groups", "/scim/v2/Groups"} {
+		groups := strings.HasSuffix(strings.ToLower(coll), "groups")
 		if p, found := strings.CutSuffix(path, coll); found {
-			return p + coll, "", true
+			return p + coll, "", groups, true
 		}
 		i := strings.LastIndex(path, coll+"/")
 		if i < 0 {
@@ -64,15 +65,17 @@ func route(path string) (prefix, id string, ok bool) {
 		}
 		rest := path[i+len(coll)+1:]
 		if rest == "" || strings.Contains(rest, "/") {
-			return "", "", false
+			return "", "", false, false
 		}
-		return path[:i+len(coll)], rest, true
+		return path[:i+len(coll)], rest, groups, true
 	}
-	return "", "", false
+	return "", "", false, false
 }
 
-// ServeHTTP answers SCIM users requests under any path ending in
-// /scim/v2/users or /scim/v2/Users (and /{id}). Where Omni's docs are silent
+// ServeHTTP answers SCIM users and groups requests under any path ending in
+// /scim/v2/users, /scim/v2/Users, /scim/v2/groups or /scim/v2/Groups (and
+// /{id}); groups pass the same checks, budget and faults as users, and the
+// rules they add are in groups.go. Where Omni's docs are silent
 // the stand-in makes one choice and keeps to it, so a client meets it in
 // tests:
 //
@@ -113,7 +116,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	prefix, id, ok := route(r.URL.Path)
+	prefix, id, groups, ok := route(r.URL.Path)
 	if !ok {
 		s.finish(w, r, omniErr(http.StatusNotFound, "not_found", "Not found"), false)
 		return
@@ -184,7 +187,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.wait(r) {
 		return
 	}
-	rep, applied := s.handle(r, prefix, id, body, now)
+	handle := s.handle
+	if groups {
+		handle = s.handleGroup
+	}
+	rep, applied := handle(r, prefix, id, body, now)
 	if applied {
 		s.mu.Lock()
 		s.stats.Applied++

@@ -1,5 +1,6 @@
-// Package omnitest is a stand-in for Omni's SCIM 2.0 users API, because Omni
-// itself cannot be reached from tests or demos. It keeps users in memory and
+// Package omnitest is a stand-in for Omni's SCIM 2.0 users and user groups
+// API, because Omni itself cannot be reached from tests or demos. It keeps
+// users and groups in memory (groups.go holds the group rules) and
 // answers as docs/omni-api.md documents: both path casings, Omni's
 // non-SCIM error body (with the standard SCIM error where a client must parse
 // that too), 409 on a duplicate email, paginated and filtered listing, PUT
@@ -80,6 +81,11 @@ type Options struct {
 	// new user"). By default any existing user with the email, active or
 	// not, makes POST answer 409.
 	ReuseInactiveEmail bool
+	// AllowDuplicateGroupNames lets two groups share a displayName. Omni
+	// does not document a duplicate group name; by default the stand-in
+	// answers 409 (GroupConflictMessage), the reading the project assumes,
+	// and this switches to the other so a client is tested both ways.
+	AllowDuplicateGroupNames bool
 }
 
 // User is a user as the stand-in stores it.
@@ -107,8 +113,8 @@ type Stats struct {
 	// Writes counts requests with a method other than GET, whatever their
 	// answer.
 	Writes int `json:"writes"`
-	// Applied counts writes that changed the stored users, including those
-	// whose answer was then lost.
+	// Applied counts writes that changed the stored users or groups,
+	// including those whose answer was then lost.
 	Applied int `json:"applied"`
 	// TooMany counts 429 answers, real and injected.
 	TooMany int `json:"tooMany"`
@@ -128,16 +134,20 @@ type Server struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
-	mu      sync.Mutex
-	tokens  []string // accepted bearer tokens
-	seq     uint64
-	byID    map[string]*record
-	order   []*record            // by seq, i.e. creation order
-	byName  map[string][]*record // lower(userName) -> records, creation order
-	windows map[string][]time.Time
-	faults  Faults
-	rng     *mrand.Rand
-	stats   Stats
+	mu     sync.Mutex
+	tokens []string // accepted bearer tokens
+	seq    uint64
+	byID   map[string]*record
+	order  []*record            // by seq, i.e. creation order
+	byName map[string][]*record // lower(userName) -> records, creation order
+	// Groups, kept apart from users: their own ids and creation order.
+	groups     map[string]*groupRecord
+	groupOrder []*groupRecord // creation order
+	groupSeq   uint64
+	windows    map[string][]time.Time
+	faults     Faults
+	rng        *mrand.Rand
+	stats      Stats
 	// holds are the requests tests asked to hold (Hold), oldest first.
 	holds []*Hold
 	// hangHook is called as a request starts to hang; tests set it.
@@ -158,6 +168,7 @@ func New(opts Options) *Server {
 		tokens:  acceptedTokens(opts.Token, opts.Tokens),
 		byID:    make(map[string]*record),
 		byName:  make(map[string][]*record),
+		groups:  make(map[string]*groupRecord),
 		windows: make(map[string][]time.Time),
 	}
 	s.stats.ByMethodStatus = make(map[string]int)
@@ -295,6 +306,8 @@ func (s *Server) remove(r *record) {
 		s.order = append(s.order[:i], s.order[i+1:]...)
 	}
 	s.unindex(r)
+	// Omni's groups hold users only, so a deleted user leaves them all.
+	s.dropMember(r.u.ID)
 }
 
 // rename moves r to a new userName in the index; s.mu must be held.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -42,12 +43,31 @@ type resource struct {
 	Meta        meta           `json:"meta"`
 }
 
-type listResponse struct {
-	Schemas      []string   `json:"schemas"`
-	TotalResults int        `json:"totalResults"`
-	StartIndex   int        `json:"startIndex"`
-	ItemsPerPage int        `json:"itemsPerPage"`
-	Resources    []resource `json:"Resources"`
+// listOf is a SCIM ListResponse of users or groups.
+type listOf[R any] struct {
+	Schemas      []string `json:"schemas"`
+	TotalResults int      `json:"totalResults"`
+	StartIndex   int      `json:"startIndex"`
+	ItemsPerPage int      `json:"itemsPerPage"`
+	Resources    []R      `json:"Resources"`
+}
+
+type listResponse = listOf[resource]
+
+// pageOf answers one page of all (in creation order) from the 1-based
+// start, at most count resources.
+func pageOf[X, R any](all []X, start, count int, render func(X) R) listOf[R] {
+	resp := listOf[R]{
+		Schemas:      []string{ListSchema},
+		TotalResults: len(all),
+		StartIndex:   start,
+		Resources:    []R{},
+	}
+	for i := start - 1; i < len(all) && len(resp.Resources) < count; i++ {
+		resp.Resources = append(resp.Resources, render(all[i]))
+	}
+	resp.ItemsPerPage = len(resp.Resources)
+	return resp
 }
 
 const timeFormat = "2006-01-02T15:04:05.000Z"
@@ -128,21 +148,9 @@ var filterRE = regexp.MustCompile(`(?i)^\s*userName\s+eq\s+("(?:[^"\\]|\\.)*")\s
 
 func (s *Server) list(r *http.Request, prefix string) reply {
 	q := r.URL.Query()
-	start, count := 1, MaxCount
-	if v := q.Get("startIndex"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return scimErr(http.StatusBadRequest, "invalidValue", "startIndex must be an integer")
-		}
-		// RFC 7644 §3.4.2.4: a value below 1 is read as 1.
-		start = max(n, 1)
-	}
-	if v := q.Get("count"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return scimErr(http.StatusBadRequest, "invalidValue", "count must be an integer")
-		}
-		count = min(max(n, 0), MaxCount)
+	start, count, bad := paging(q)
+	if bad != nil {
+		return *bad
 	}
 
 	s.mu.Lock()
@@ -159,18 +167,32 @@ func (s *Server) list(r *http.Request, prefix string) reply {
 		}
 		all = s.byName[strings.ToLower(name)]
 	}
-	resp := listResponse{
-		Schemas:      []string{ListSchema},
-		TotalResults: len(all),
-		StartIndex:   start,
-		Resources:    []resource{},
+	return ok(http.StatusOK, pageOf(all, start, count, func(rec *record) resource {
+		return toResource(rec.u, location(r, prefix, rec.u.ID))
+	}))
+}
+
+// paging reads startIndex and count, as users and groups share them.
+func paging(q url.Values) (start, count int, bad *reply) {
+	start, count = 1, MaxCount
+	if v := q.Get("startIndex"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			rep := scimErr(http.StatusBadRequest, "invalidValue", "startIndex must be an integer")
+			return 0, 0, &rep
+		}
+		// RFC 7644 §3.4.2.4: a value below 1 is read as 1.
+		start = max(n, 1)
 	}
-	for i := start - 1; i < len(all) && len(resp.Resources) < count; i++ {
-		u := all[i].u
-		resp.Resources = append(resp.Resources, toResource(u, location(r, prefix, u.ID)))
+	if v := q.Get("count"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			rep := scimErr(http.StatusBadRequest, "invalidValue", "count must be an integer")
+			return 0, 0, &rep
+		}
+		count = min(max(n, 0), MaxCount)
 	}
-	resp.ItemsPerPage = len(resp.Resources)
-	return ok(http.StatusOK, resp)
+	return start, count, nil
 }
 
 // userIn is a POST or PUT body. encoding/json matches names
