@@ -1,6 +1,7 @@
 package source
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -261,4 +262,40 @@ func FuzzGroups(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The login is read and checked like any value, but is optional.
+func TestMapLogin(t *testing.T) {
+	cfg := openLDAPConfig()
+	cfg.Attributes.Login = "uid"
+	m := NewMapper(cfg)
+	base := map[string][]string{"entryUUID": {"u1"}, "mail": {"a@example.org"}}
+	for _, tc := range []struct {
+		name   string
+		uid    []string
+		login  string
+		reason identity.SkipReason
+	}{
+		{"present", []string{" alice "}, "alice", ""},
+		{"missing", nil, "", ""},
+		{"not UTF-8", []string{"al\xffice"}, "", identity.SkipInvalidUTF8},
+		{"NUL", []string{"al\x00ice"}, "", identity.SkipNULByte},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			attrs := maps.Clone(base)
+			if tc.uid != nil {
+				attrs["uid"] = tc.uid
+			}
+			u, s := m.Map(groupEntry("uid=a,dc=x", attrs))
+			switch {
+			case tc.reason != "" && (s == nil || s.Reason != tc.reason):
+				t.Errorf("Map = %+v, %+v; want skip %s", u, s, tc.reason)
+			case tc.reason == "" && (s != nil || u.Login != tc.login):
+				t.Errorf("Map = %+v, %+v; want login %q", u, s, tc.login)
+			}
+		})
+	}
+	if u, _ := m.Map(groupEntry("uid=a,dc=x", map[string][]string{"entryUUID": {"u1"}, "mail": {"a@example.org"}, "uid": {"x"}})); u.Hash() != (identity.User{UserName: u.UserName, DisplayName: u.DisplayName}).Hash() {
+		t.Error("the login changes the content hash")
+	}
 }

@@ -6,7 +6,9 @@
 // that cannot be mapped are returned as skipped with a reason rather than
 // failing the run, and a search that ends early (size or time limit, referral,
 // lost connection) still returns what it read, marked incomplete, because the
-// caller must then create and update but never deprovision.
+// caller must then create and update but never deprovision. ReadGroups reads
+// the groups the same way, when ldap.groups is configured, and flattens
+// nested membership (see FlattenGroups).
 package source
 
 import (
