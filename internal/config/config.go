@@ -38,9 +38,11 @@ type LDAP struct {
 	Timeout            Duration `yaml:"timeout"`
 	PageSize           int      `yaml:"pageSize"`
 	// Flavor is openldap, activedirectory, freeipa or 389ds; it sets the
-	// defaults of Attributes.ID, Disabled and Users.Filter.
+	// defaults of Attributes.ID and Login, Disabled, Users.Filter,
+	// Groups.Filter and Groups.IDAttribute.
 	Flavor     string     `yaml:"flavor"`
 	Users      Users      `yaml:"users"`
+	Groups     Groups     `yaml:"groups"`
 	Attributes Attributes `yaml:"attributes"`
 	Disabled   Disabled   `yaml:"disabled"`
 	// Referrals says what a continuation reference in the results means:
@@ -64,12 +66,32 @@ type Users struct {
 	MemberOf []string `yaml:"memberOf"`
 }
 
+// Groups is the group search; group sync is on when BaseDNs is set. The
+// flavor sets the defaults of Filter and IDAttribute.
+type Groups struct {
+	BaseDNs []string `yaml:"baseDNs"`
+	// Scope is sub or one, in any case.
+	Scope  string `yaml:"scope"`
+	Filter string `yaml:"filter"`
+	// MemberAttribute is member or uniqueMember (member DNs) or memberUid
+	// (member logins, see Attributes.Login).
+	MemberAttribute string `yaml:"memberAttribute"`
+	// NameAttribute becomes the Omni group's displayName.
+	NameAttribute string `yaml:"nameAttribute"`
+	IDAttribute   string `yaml:"idAttribute"`
+	// Nested counts the members of member groups as members (default true).
+	Nested bool `yaml:"nested"`
+}
+
 type Attributes struct {
 	ID          string `yaml:"id"`
 	UserName    string `yaml:"userName"`
 	DisplayName string `yaml:"displayName"`
 	GivenName   string `yaml:"givenName"`
 	FamilyName  string `yaml:"familyName"`
+	// Login is the account name memberUid groups list (default uid, or
+	// sAMAccountName on Active Directory).
+	Login string `yaml:"login"`
 }
 
 // Disabled says how a disabled account is recognised. Kind is one of
@@ -119,6 +141,11 @@ type SCIM struct {
 	MaxElapsed Duration `yaml:"maxElapsed"`
 	// Deprovision is deactivate, delete or none.
 	Deprovision string `yaml:"deprovision"`
+	// GroupsPath is "groups" or "Groups", as UsersPath.
+	GroupsPath string `yaml:"groupsPath"`
+	// GroupDeprovision is what happens to a group syncd created once it
+	// leaves the directory: delete or none.
+	GroupDeprovision string `yaml:"groupDeprovision"`
 }
 
 type State struct {
@@ -144,6 +171,11 @@ type Safety struct {
 	// whatever the directory says: at least the creator of syncd's API key,
 	// whose deactivation would revoke the key.
 	ProtectedUsers []string `yaml:"protectedUsers"`
+	// MaxGroupDeletionsPerRun bounds the groups one run deletes.
+	MaxGroupDeletionsPerRun int `yaml:"maxGroupDeletionsPerRun"`
+	// MaxMemberRemovalPercent bounds the memberships one run removes, as a
+	// percentage of the memberships syncd manages.
+	MaxMemberRemovalPercent float64 `yaml:"maxMemberRemovalPercent"`
 }
 
 type Log struct {

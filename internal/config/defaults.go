@@ -30,35 +30,46 @@ const (
 )
 
 // flavorDefaults are the per-directory conventions: which attribute holds the
-// stable id, which entries are users, and how a disabled account is marked.
+// stable id, which entries are users and which groups, the account name
+// memberUid lists, and how a disabled account is marked.
 type flavorDefaults struct {
-	id       string
-	filter   string
-	userName string
-	disabled Disabled
+	id          string
+	filter      string
+	userName    string
+	login       string
+	groupFilter string
+	disabled    Disabled
 }
 
 var flavors = map[string]flavorDefaults{
 	FlavorOpenLDAP: {
-		id:       "entryUUID",
-		filter:   "(objectClass=inetOrgPerson)",
-		disabled: Disabled{Kind: DisabledPresent, Attribute: "pwdAccountLockedTime"},
+		id:          "entryUUID",
+		filter:      "(objectClass=inetOrgPerson)",
+		login:       "uid",
+		groupFilter: "(objectClass=groupOfNames)",
+		disabled:    Disabled{Kind: DisabledPresent, Attribute: "pwdAccountLockedTime"},
 	},
 	FlavorActiveDirectory: {
-		id:       "objectGUID",
-		filter:   "(&(objectCategory=person)(objectClass=user))",
-		userName: "mail",
-		disabled: Disabled{Kind: DisabledUAC, Attribute: "userAccountControl"},
+		id:          "objectGUID",
+		filter:      "(&(objectCategory=person)(objectClass=user))",
+		userName:    "mail",
+		login:       "sAMAccountName",
+		groupFilter: "(objectClass=group)",
+		disabled:    Disabled{Kind: DisabledUAC, Attribute: "userAccountControl"},
 	},
 	FlavorFreeIPA: {
-		id:       "ipaUniqueID",
-		filter:   "(objectClass=inetOrgPerson)",
-		disabled: Disabled{Kind: DisabledNSAccountLock, Attribute: "nsAccountLock"},
+		id:          "ipaUniqueID",
+		filter:      "(objectClass=inetOrgPerson)",
+		login:       "uid",
+		groupFilter: "(objectClass=ipausergroup)",
+		disabled:    Disabled{Kind: DisabledNSAccountLock, Attribute: "nsAccountLock"},
 	},
 	Flavor389DS: {
-		id:       "nsUniqueId",
-		filter:   "(objectClass=inetOrgPerson)",
-		disabled: Disabled{Kind: DisabledNSAccountLock, Attribute: "nsAccountLock"},
+		id:          "nsUniqueId",
+		filter:      "(objectClass=inetOrgPerson)",
+		login:       "uid",
+		groupFilter: "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))",
+		disabled:    Disabled{Kind: DisabledNSAccountLock, Attribute: "nsAccountLock"},
 	},
 }
 
@@ -82,6 +93,12 @@ func base() Config {
 			PageSize: source.DefaultPageSize,
 			Flavor:   FlavorOpenLDAP,
 			Users:    Users{Scope: source.ScopeSub},
+			Groups: Groups{
+				Scope:           source.ScopeSub,
+				MemberAttribute: source.MemberAttributeMember,
+				NameAttribute:   source.DefaultGroupNameAttribute,
+				Nested:          true,
+			},
 			Attributes: Attributes{
 				UserName:    "mail",
 				DisplayName: "displayName",
@@ -96,13 +113,25 @@ func base() Config {
 			MaxAttempts:       6,
 			MaxElapsed:        Duration(5 * time.Minute),
 			Deprovision:       "deactivate",
+			GroupsPath:        "groups",
+			GroupDeprovision:  "delete",
 		},
 		Safety: Safety{
 			MaxDeprovisionsPerRun: 50,
 			MaxDeprovisionPercent: 10,
 			MinSourceFraction:     0.9,
+
+			MaxGroupDeletionsPerRun: 5,
+			MaxMemberRemovalPercent: 10,
 		},
 		Log: Log{Level: "info", Format: "auto"},
+	}
+}
+
+// fill sets a field the file left empty.
+func fill(field *string, v string) {
+	if *field == "" {
+		*field = v
 	}
 }
 
@@ -113,15 +142,14 @@ func (c *Config) applyFlavorDefaults() {
 	l := &c.LDAP
 	f, ok := flavors[l.Flavor]
 	if ok {
-		if l.Attributes.ID == "" {
-			l.Attributes.ID = f.id
-		}
-		if l.Users.Filter == "" {
-			l.Users.Filter = f.filter
-		}
-		if l.Attributes.UserName == "" {
-			l.Attributes.UserName = f.userName
-		}
+		fill(&l.Attributes.ID, f.id)
+		fill(&l.Users.Filter, f.filter)
+		fill(&l.Attributes.UserName, f.userName)
+		fill(&l.Attributes.Login, f.login)
+		fill(&l.Groups.Filter, f.groupFilter)
+		// The flavor's id, not ldap.attributes.id: an id chosen for users
+		// (employeeNumber, say) is seldom one that groups carry.
+		fill(&l.Groups.IDAttribute, f.id)
 		if l.Referrals == "" && l.Flavor == FlavorActiveDirectory {
 			l.Referrals = ReferralsIgnore
 		}

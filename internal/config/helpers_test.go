@@ -151,3 +151,18 @@ func noLeak(t *testing.T, what, s string, secrets ...string) {
 		}
 	}
 }
+
+// wantRule breaks one rule of a valid configuration with mutate and checks
+// that field alone is reported, with message when it is set.
+func wantRule(t *testing.T, mutate func(*Config), field, message string) {
+	t.Helper()
+	c := validConfig(t)
+	mutate(c)
+	ps := wantFields(t, c.Validate(), field)
+	if message != "" && ps[0].Message != message {
+		t.Errorf("message %q, want %q", ps[0].Message, message)
+	}
+	if ps[0].Message == "" {
+		t.Error("empty message")
+	}
+}

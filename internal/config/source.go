@@ -26,6 +26,7 @@ func (l LDAP) Source() source.Config {
 		// The field names and types match, so these convert; a field added
 		// to one and not the other stops the build here.
 		Attributes:     source.Attributes(l.Attributes),
+		Groups:         source.Groups(l.Groups),
 		OmniAttributes: l.OmniAttributes,
 		Disabled:       source.Disabled(l.Disabled),
 	}

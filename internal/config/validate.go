@@ -125,6 +125,14 @@ func (s *SCIM) validate(ps *problems) {
 	default:
 		ps.Add("scim.deprovision", "must be deactivate, delete or none")
 	}
+	if s.GroupsPath != "groups" && s.GroupsPath != "Groups" {
+		ps.Add("scim.groupsPath", "must be groups or Groups")
+	}
+	switch s.GroupDeprovision {
+	case "delete", "none":
+	default:
+		ps.Add("scim.groupDeprovision", "must be delete or none")
+	}
 }
 
 func (s *State) validate(ps *problems) {
@@ -151,10 +159,11 @@ func (s *Safety) validate(ps *problems) {
 	if s.MaxDeprovisionsPerRun < 0 {
 		ps.Add("safety.maxDeprovisionsPerRun", "must not be negative")
 	}
-	// Written so that NaN fails too.
-	if !(s.MaxDeprovisionPercent >= 0 && s.MaxDeprovisionPercent <= 100) {
-		ps.Add("safety.maxDeprovisionPercent", "must be from 0 to 100")
+	if s.MaxGroupDeletionsPerRun < 0 {
+		ps.Add("safety.maxGroupDeletionsPerRun", "must not be negative")
 	}
+	percent(ps, "safety.maxDeprovisionPercent", s.MaxDeprovisionPercent)
+	percent(ps, "safety.maxMemberRemovalPercent", s.MaxMemberRemovalPercent)
 	if !(s.MinSourceFraction >= 0 && s.MinSourceFraction <= 1) || math.IsNaN(s.MinSourceFraction) {
 		ps.Add("safety.minSourceFraction", "must be from 0 to 1")
 	}
@@ -188,6 +197,14 @@ func (h *HTTP) validate(ps *problems) {
 	_, port, err := net.SplitHostPort(h.Listen)
 	if err != nil || (port != "0" && !validate.Port(port)) {
 		ps.Add("http.listen", "must be host:port or :port, e.g. 127.0.0.1:9090")
+	}
+}
+
+// percent reports a percentage outside 0..100; written so that NaN fails
+// too.
+func percent(ps *problems, field string, v float64) {
+	if !(v >= 0 && v <= 100) {
+		ps.Add(field, "must be from 0 to 100")
 	}
 }
 

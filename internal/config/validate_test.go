@@ -134,17 +134,7 @@ func TestValidateRules(t *testing.T) {
 		{"http listen bad port", func(c *Config) { c.HTTP.Listen = ":http-alt" }, "http.listen", ""},
 		{"http listen port too big", func(c *Config) { c.HTTP.Listen = ":65536" }, "http.listen", ""},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := validConfig(t)
-			tc.mutate(c)
-			ps := wantFields(t, c.Validate(), tc.field)
-			if tc.message != "" && ps[0].Message != tc.message {
-				t.Errorf("message %q, want %q", ps[0].Message, tc.message)
-			}
-			if ps[0].Message == "" {
-				t.Error("empty message")
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantRule(t, tc.mutate, tc.field, tc.message) })
 	}
 }
 

@@ -76,6 +76,9 @@ type Config struct {
 	ActiveDirectory bool
 
 	Attributes Attributes
+	// Groups says which groups to read; group reading is off while
+	// Groups.BaseDNs is empty.
+	Groups Groups
 	// OmniAttributes maps an Omni user attribute reference to an LDAP
 	// attribute.
 	OmniAttributes map[string]string
@@ -90,7 +93,51 @@ type Attributes struct {
 	DisplayName string
 	GivenName   string
 	FamilyName  string
+	// Login is the account name (uid, sAMAccountName) that memberUid
+	// groups list; optional, and not sent to Omni.
+	Login string
 }
+
+// Values of Groups.MemberAttribute (matched case-insensitively): member and
+// uniqueMember hold DNs, memberUid holds logins.
+const (
+	MemberAttributeMember       = "member"
+	MemberAttributeUniqueMember = "uniqueMember"
+	MemberAttributeMemberUID    = "memberUid"
+)
+
+// Defaults of the group fields that do not depend on the directory.
+const (
+	DefaultGroupNameAttribute = "cn"
+	// MaxGroupNameLength bounds a group name, in characters: Omni's group
+	// names are short labels, and a longer one is more likely a description
+	// put in the wrong attribute.
+	MaxGroupNameLength = 64
+)
+
+// Groups describes the group search. The field names match
+// internal/config's ldap.groups keys.
+type Groups struct {
+	// BaseDNs are searched one after the other with Scope (sub or one;
+	// empty means sub) and Filter; empty turns group reading off.
+	BaseDNs []string
+	Scope   string
+	Filter  string
+	// MemberAttribute is member (the default), uniqueMember or memberUid.
+	MemberAttribute string
+	// NameAttribute holds the group's name (default cn).
+	NameAttribute string
+	// IDAttribute holds the stable id; empty means the users' id
+	// attribute. objectGUID is formatted as for users.
+	IDAttribute string
+	// Nested makes the members of a member group (one read in scope)
+	// members too. The zero value reads direct members only; the YAML
+	// default is true. memberUid groups cannot nest and ignore it.
+	Nested bool
+}
+
+// Enabled reports whether groups are to be read at all.
+func (g Groups) Enabled() bool { return len(g.BaseDNs) > 0 }
 
 // Disabled says how a disabled account is recognised; see the Disabled*
 // kinds. WithDefaults fills what may be left out.
@@ -138,5 +185,18 @@ func (c Config) withDefaults() Config {
 		c.Referrals = ReferralsIncomplete
 	}
 	c.Disabled = c.Disabled.WithDefaults()
+	g := &c.Groups
+	if g.Scope == "" {
+		g.Scope = ScopeSub
+	}
+	if g.MemberAttribute == "" {
+		g.MemberAttribute = MemberAttributeMember
+	}
+	if g.NameAttribute == "" {
+		g.NameAttribute = DefaultGroupNameAttribute
+	}
+	if g.IDAttribute == "" {
+		g.IDAttribute = c.Attributes.ID
+	}
 	return c
 }

@@ -23,8 +23,8 @@ func TestValidateResolvedDrifts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.scope != ldap.ScopeWholeSubtree {
-			t.Errorf("scope %d, want whole subtree", d.scope)
+		if d.users.scope != ldap.ScopeWholeSubtree {
+			t.Errorf("scope %d, want whole subtree", d.users.scope)
 		}
 	})
 	t.Run("attribute alone means kind attribute", func(t *testing.T) {

@@ -32,7 +32,7 @@ const detailMax = 64
 // an unordered set, but servers return them in a stable order, and neither
 // Omni's userName nor an Omni attribute can hold several values.
 type Mapper struct {
-	id, userName, displayName, givenName, familyName string
+	id, userName, displayName, givenName, familyName, login string
 	// guid is true when the id attribute is Active Directory's objectGUID,
 	// which arrives as 16 raw bytes and must be formatted.
 	guid bool
@@ -62,6 +62,7 @@ func NewMapper(cfg Config) *Mapper {
 		displayName:   a.DisplayName,
 		givenName:     a.GivenName,
 		familyName:    a.FamilyName,
+		login:         a.Login,
 		guid:          strings.EqualFold(a.ID, "objectGUID"),
 		disabledKind:  d.Kind,
 		disabledAttr:  d.Attribute,
@@ -80,7 +81,7 @@ func NewMapper(cfg Config) *Mapper {
 		m.omni = append(m.omni, omniAttr{key: k, attr: cfg.OmniAttributes[k]})
 	}
 
-	for _, name := range []string{m.id, m.userName, m.displayName, m.givenName, m.familyName, m.disabledAttr} {
+	for _, name := range []string{m.id, m.userName, m.displayName, m.givenName, m.familyName, m.login, m.disabledAttr} {
 		m.attrs = appendAttr(m.attrs, name)
 	}
 	for _, o := range m.omni {
@@ -128,42 +129,23 @@ func (m *Mapper) Map(e *ldap.Entry) (identity.User, *identity.Skipped) {
 		}
 	}
 
-	var id string
-	if m.guid {
-		raw := firstRaw(e, m.id)
-		if raw == nil {
-			return skip("", identity.SkipNoID, fmt.Sprintf("no %s", m.id))
-		}
-		g, err := FormatGUID(raw)
-		if err != nil {
-			return skip("", identity.SkipNoID, fmt.Sprintf("%s: %v", m.id, err))
-		}
-		id = g
-	} else {
-		v, ok := first(e, m.id)
-		if !ok || strings.TrimSpace(v) == "" {
-			return skip("", identity.SkipNoID, fmt.Sprintf("no %s", m.id))
-		}
-		id = v
-		if r, detail := checkValue(m.id, v); r != "" {
-			// The id itself is unusable; keep it out of Skipped.ID.
-			return skip("", r, detail)
-		}
+	id, r, detail := readID(e, m.id, m.guid)
+	if r != "" {
+		// An unusable id stays out of Skipped.ID.
+		return skip("", r, detail)
 	}
-
-	if !utf8.ValidString(dn) {
-		return skip(id, identity.SkipInvalidUTF8, "dn: not valid UTF-8")
-	}
-	if strings.IndexByte(dn, 0) >= 0 {
-		return skip(id, identity.SkipNULByte, "dn: holds a NUL byte")
+	if r, detail := checkDN(dn); r != "" {
+		return skip(id, r, detail)
 	}
 
 	mail, hasMail := first(e, m.userName)
 	display, _ := first(e, m.displayName)
 	given, _ := first(e, m.givenName)
 	family, _ := first(e, m.familyName)
+	// A login may be missing: only memberUid groups need it.
+	login, _ := first(e, m.login)
 	for _, f := range [...]struct{ attr, v string }{
-		{m.userName, mail}, {m.displayName, display}, {m.givenName, given}, {m.familyName, family},
+		{m.userName, mail}, {m.displayName, display}, {m.givenName, given}, {m.familyName, family}, {m.login, login},
 	} {
 		if r, detail := checkValue(f.attr, f.v); r != "" {
 			return skip(id, r, detail)
@@ -211,7 +193,45 @@ func (m *Mapper) Map(e *ldap.Entry) (identity.User, *identity.Skipped) {
 		FamilyName:  family,
 		Active:      m.active(e),
 		Attributes:  attrs,
+		Login:       strings.TrimSpace(login),
 	}, nil
+}
+
+// readID reads the stable id of an entry: an objectGUID (guid true) is
+// formatted, any other attribute is taken as text and checked like every
+// value. A reason is returned when there is no usable id.
+func readID(e *ldap.Entry, attr string, guid bool) (string, identity.SkipReason, string) {
+	if guid {
+		raw := firstRaw(e, attr)
+		if raw == nil {
+			return "", identity.SkipNoID, fmt.Sprintf("no %s", attr)
+		}
+		g, err := FormatGUID(raw)
+		if err != nil {
+			return "", identity.SkipNoID, fmt.Sprintf("%s: %v", attr, err)
+		}
+		return g, "", ""
+	}
+	v, ok := first(e, attr)
+	if !ok || strings.TrimSpace(v) == "" {
+		return "", identity.SkipNoID, fmt.Sprintf("no %s", attr)
+	}
+	if r, detail := checkValue(attr, v); r != "" {
+		return "", r, detail
+	}
+	return v, "", ""
+}
+
+// checkDN reports a DN that cannot be stored or sent: the server hands back
+// what it holds, and a DN is kept (and logged) with every mapped entry.
+func checkDN(dn string) (identity.SkipReason, string) {
+	if !utf8.ValidString(dn) {
+		return identity.SkipInvalidUTF8, "dn: not valid UTF-8"
+	}
+	if strings.IndexByte(dn, 0) >= 0 {
+		return identity.SkipNULByte, "dn: holds a NUL byte"
+	}
+	return "", ""
 }
 
 // active reads the disabled marker. A marker that cannot be read (an

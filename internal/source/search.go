@@ -62,6 +62,14 @@ func (e *searchError) reason() string {
 	return r
 }
 
+// query is what one kind of entry (users, groups) is searched with under
+// each of its base DNs.
+type query struct {
+	scope  int
+	filter string
+	attrs  []string
+}
+
 type searchStats struct {
 	pages     int
 	referrals []string
@@ -71,7 +79,7 @@ type searchStats struct {
 // is decoded; no page is held in memory. Paging is requested as critical, so
 // a server without paged results refuses the search instead of answering
 // with its size limit's worth of entries and no way to tell.
-func (d *Directory) search(ctx context.Context, conn *ldap.Conn, base string, attrs []string, fn func(*ldap.Entry)) (searchStats, error) {
+func (d *Directory) search(ctx context.Context, conn *ldap.Conn, base string, q query, fn func(*ldap.Entry)) (searchStats, error) {
 	var st searchStats
 	entries := 0
 	paging := &criticalPaging{ControlPaging: ldap.ControlPaging{PagingSize: d.pageSize}}
@@ -80,8 +88,8 @@ func (d *Directory) search(ctx context.Context, conn *ldap.Conn, base string, at
 		timeLimit = 1
 	}
 	for {
-		req := ldap.NewSearchRequest(base, d.scope, ldap.NeverDerefAliases, 0, timeLimit, false,
-			d.filter, attrs, []ldap.Control{paging})
+		req := ldap.NewSearchRequest(base, q.scope, ldap.NeverDerefAliases, 0, timeLimit, false,
+			q.filter, q.attrs, []ldap.Control{paging})
 		resp := conn.SearchAsync(ctx, req, searchBuffer)
 		inPage := 0
 		var cookie []byte

@@ -6,7 +6,9 @@
 // that cannot be mapped are returned as skipped with a reason rather than
 // failing the run, and a search that ends early (size or time limit, referral,
 // lost connection) still returns what it read, marked incomplete, because the
-// caller must then create and update but never deprovision.
+// caller must then create and update but never deprovision. ReadGroups reads
+// the groups the same way, when ldap.groups is configured, and flattens
+// nested membership (see FlattenGroups).
 package source
 
 import (
@@ -54,10 +56,9 @@ type Result struct {
 type Directory struct {
 	log      zerolog.Logger
 	mapper   *Mapper
-	attrs    []string
-	filter   string
+	users    query
 	baseDNs  []string
-	scope    int
+	groups   *groupReader
 	addr     string
 	ldaps    bool
 	tls      *tls.Config
@@ -84,9 +85,8 @@ func New(cfg Config, log zerolog.Logger) (*Directory, error) {
 	d := &Directory{
 		log:      log.With().Str("component", "source").Logger(),
 		mapper:   mapper,
-		attrs:    mapper.Attributes(),
-		filter:   Filter(cfg),
-		scope:    scope,
+		users:    query{scope: scope, filter: Filter(cfg), attrs: mapper.Attributes()},
+		groups:   newGroupReader(cfg.Groups),
 		startTLS: cfg.StartTLS,
 		bindDN:   cfg.BindDN,
 		bindPW:   cfg.BindPassword,
@@ -96,9 +96,7 @@ func New(cfg Config, log zerolog.Logger) (*Directory, error) {
 
 		ignoreReferrals: cfg.Referrals == ReferralsIgnore,
 	}
-	for _, b := range cfg.BaseDNs {
-		d.baseDNs = append(d.baseDNs, strings.TrimSpace(b))
-	}
+	d.baseDNs = trimAll(cfg.BaseDNs)
 
 	// Validate has parsed the URL and checked its scheme and host.
 	u, err := url.Parse(cfg.URL)
@@ -142,16 +140,56 @@ func (d *Directory) Read(ctx context.Context) (*Result, error) {
 	}
 	defer conn.Close()
 
-	res := &Result{}
 	col := newCollector()
+	sc, err := d.scan(ctx, conn, d.baseDNs, d.users, func(e *ldap.Entry) {
+		col.add(d.mapper.Map(e))
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Entries: sc.entries, Incomplete: sc.incomplete}
+	res.Users, res.Skipped = col.finish()
+	d.logRead("directory read", "users", start, sc, len(res.Users), len(res.Skipped))
+	return res, nil
+}
+
+// logRead logs the end of a read of what (users, groups), kept of them
+// mapped.
+func (d *Directory) logRead(msg, what string, start time.Time, sc scanned, kept, skipped int) {
+	// Every run reads the directory; only a read that went wrong is news.
+	ev := d.log.Debug()
+	if sc.incomplete != "" {
+		ev = d.log.Warn().Str("incomplete", sc.incomplete)
+	}
+	ev.Int("entries", sc.entries).
+		Int(what, kept).
+		Int("skipped", skipped).
+		Int("pages", sc.pages).
+		Dur("took", time.Since(start)).
+		Msg(msg)
+}
+
+// scanned is what one scan read, and why it stopped early ("" when it ran
+// to its end).
+type scanned struct {
+	entries, pages int
+	incomplete     string
+}
+
+// scan runs q under every base in turn, handing each entry to fn, and turns
+// the ways a search can end early into Incomplete reasons; users and groups
+// are read alike. It returns an error only when the read must not be used at
+// all: ctx cancelled, or the very first search refused or cut before any
+// entry or page arrived.
+func (d *Directory) scan(ctx context.Context, conn *ldap.Conn, bases []string, q query, fn func(*ldap.Entry)) (scanned, error) {
+	var sc scanned
 	var reasons []string
-	pages := 0
-	for _, base := range d.baseDNs {
-		st, err := d.search(ctx, conn, base, d.attrs, func(e *ldap.Entry) {
-			res.Entries++
-			col.add(d.mapper.Map(e))
+	for _, base := range bases {
+		st, err := d.search(ctx, conn, base, q, func(e *ldap.Entry) {
+			sc.entries++
+			fn(e)
 		})
-		pages += st.pages
+		sc.pages += st.pages
 		for _, ref := range st.referrals {
 			if d.ignoreReferrals {
 				d.log.Debug().Str("base", base).Str("reference", ref).Msg("continuation reference ignored (ldap.referrals: ignore)")
@@ -164,34 +202,30 @@ func (d *Directory) Read(ctx context.Context) (*Result, error) {
 		}
 		var se *searchError
 		if !errors.As(err, &se) {
-			return nil, err
+			return sc, err
 		}
 		if se.kind == stopCanceled {
-			return nil, fmt.Errorf("ldap: read %s: %w", base, ctx.Err())
+			return sc, fmt.Errorf("ldap: read %s: %w", base, ctx.Err())
 		}
-		if res.Entries == 0 && pages == 0 && (se.kind == stopRefused || se.kind == stopConnLost) {
-			return nil, fmt.Errorf("ldap: %w", err)
+		if sc.entries == 0 && sc.pages == 0 && (se.kind == stopRefused || se.kind == stopConnLost) {
+			return sc, fmt.Errorf("ldap: %w", err)
 		}
 		reasons = append(reasons, se.reason())
 		if se.kind == stopConnLost {
 			break
 		}
 	}
+	sc.incomplete = joinReasons(reasons)
+	return sc, nil
+}
 
-	res.Users, res.Skipped = col.finish()
-	res.Incomplete = joinReasons(reasons)
-	// Every run reads the directory; only a read that went wrong is news.
-	ev := d.log.Debug()
-	if res.Incomplete != "" {
-		ev = d.log.Warn().Str("incomplete", res.Incomplete)
+// trimAll trims every base DN: YAML keeps the spaces of a flow list.
+func trimAll(dns []string) []string {
+	var out []string
+	for _, b := range dns {
+		out = append(out, strings.TrimSpace(b))
 	}
-	ev.Int("entries", res.Entries).
-		Int("users", len(res.Users)).
-		Int("skipped", len(res.Skipped)).
-		Int("pages", pages).
-		Dur("took", time.Since(start)).
-		Msg("directory read")
-	return res, nil
+	return out
 }
 
 // Check dials, binds and counts the entries in scope, for `syncd check`; an
@@ -205,9 +239,11 @@ func (d *Directory) Check(ctx context.Context) (int, error) {
 	defer conn.Close()
 	seen := map[string]struct{}{}
 	count := func(e *ldap.Entry) { seen[strings.ToLower(e.DN)] = struct{}{} }
+	q := d.users
+	// "1.1" asks for no attributes: only the count matters.
+	q.attrs = []string{"1.1"}
 	for _, base := range d.baseDNs {
-		// "1.1" asks for no attributes: only the count matters.
-		st, err := d.search(ctx, conn, base, []string{"1.1"}, count)
+		st, err := d.search(ctx, conn, base, q, count)
 		if err != nil {
 			return len(seen), fmt.Errorf("ldap: count: %w", err)
 		}

@@ -28,6 +28,7 @@ func (c Config) Validate() error {
 	c.validateConnection(&ps)
 	c.validateSearch(&ps)
 	c.validateMapping(&ps)
+	c.validateGroups(&ps)
 	return ps.Err()
 }
 
@@ -80,15 +81,7 @@ func (c Config) validateSearch(ps *validate.Problems) {
 	if len(c.BaseDNs) == 0 {
 		ps.Add("ldap.users.baseDNs", "must list at least one base DN")
 	}
-	for i, dn := range c.BaseDNs {
-		ps.DN(fmt.Sprintf("ldap.users.baseDNs[%d]", i), dn)
-	}
-	if _, ok := searchScope(c.Scope); !ok {
-		ps.Add("ldap.users.scope", "must be %s or %s", ScopeSub, ScopeOne)
-	}
-	if _, err := ldap.CompileFilter(c.Filter); err != nil {
-		ps.Add("ldap.users.filter", "must be an LDAP filter such as (objectClass=person): %s", filterReason(err))
-	}
+	checkSearch(ps, "ldap.users", c.BaseDNs, c.Scope, c.Filter, "(objectClass=person)")
 	for i, dn := range c.MemberOf {
 		ps.DN(fmt.Sprintf("ldap.users.memberOf[%d]", i), dn)
 	}
@@ -101,6 +94,7 @@ func (c Config) validateMapping(ps *validate.Problems) {
 	checkAttr(ps, "ldap.attributes.displayName", a.DisplayName, false)
 	checkAttr(ps, "ldap.attributes.givenName", a.GivenName, false)
 	checkAttr(ps, "ldap.attributes.familyName", a.FamilyName, false)
+	checkAttr(ps, "ldap.attributes.login", a.Login, false)
 
 	d := c.Disabled
 	switch d.Kind {
@@ -137,6 +131,38 @@ func (c Config) validateMapping(ps *validate.Problems) {
 			ps.Add(field, "key must be an Omni user attribute reference, which has no ':'")
 		}
 		checkAttr(ps, field, c.OmniAttributes[k], true)
+	}
+}
+
+// validateGroups checks ldap.groups only when group reading is on: the
+// YAML fills every group default whether or not groups are read, and a
+// Config built in code may leave the section empty.
+func (c Config) validateGroups(ps *validate.Problems) {
+	g := c.Groups
+	if !g.Enabled() {
+		return
+	}
+	checkSearch(ps, "ldap.groups", g.BaseDNs, g.Scope, g.Filter, "(objectClass=groupOfNames)")
+	if _, ok := memberKind(g.MemberAttribute); !ok {
+		ps.Add("ldap.groups.memberAttribute", "must be %s, %s or %s",
+			MemberAttributeMember, MemberAttributeUniqueMember, MemberAttributeMemberUID)
+	}
+	checkAttr(ps, "ldap.groups.nameAttribute", g.NameAttribute, true)
+	checkAttr(ps, "ldap.groups.idAttribute", g.IDAttribute, true)
+}
+
+// checkSearch checks the base DNs, scope and filter of one search; prefix
+// is the YAML section (ldap.users, ldap.groups) and example a filter to
+// suggest.
+func checkSearch(ps *validate.Problems, prefix string, baseDNs []string, scope, filter, example string) {
+	for i, dn := range baseDNs {
+		ps.DN(fmt.Sprintf("%s.baseDNs[%d]", prefix, i), dn)
+	}
+	if _, ok := searchScope(scope); !ok {
+		ps.Add(prefix+".scope", "must be %s or %s", ScopeSub, ScopeOne)
+	}
+	if _, err := ldap.CompileFilter(filter); err != nil {
+		ps.Add(prefix+".filter", "must be an LDAP filter such as %s: %s", example, filterReason(err))
 	}
 }
 

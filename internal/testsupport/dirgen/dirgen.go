@@ -1,7 +1,9 @@
 // Package dirgen generates deterministic directory data for tests and
 // benchmarks: users in the shape of OpenLDAP (inetOrgPerson keyed by
 // entryUUID) or Active Directory (user keyed by a binary objectGUID, disabled
-// through userAccountControl), optional groups with some nesting, and, on
+// through userAccountControl), optional groups with some nesting (as
+// groupOfNames, groupOfUniqueNames, posixGroup or AD group entries, with a
+// cycle on request), and, on
 // request, the awkward entries real directories contain (no mail, upper-case
 // mail, two entries sharing a mail, disabled accounts, non-ASCII names). The
 // same Options always give the same directory, and every generated User
@@ -50,6 +52,12 @@ type Options struct {
 	// Groups is the number of groups; every third group also lists the
 	// group before it, so nested membership exists whenever Groups >= 3.
 	Groups int
+	// GroupClass is the kind of group entry GroupsLDIF writes; the zero
+	// value is groupOfNames with member.
+	GroupClass GroupClass
+	// GroupCycle makes the first two groups also list each other, a cycle
+	// a flattening must survive (needs Groups >= 2).
+	GroupCycle bool
 	// Awkward adds about one awkward entry per hundred users, and at least
 	// one of each kind when Users >= 6.
 	Awkward    bool
@@ -67,6 +75,9 @@ type User struct {
 	// Mail is the value as stored; "" when the entry has none.
 	Mail                                             string
 	UID, GivenName, Surname, DisplayName, Department string
+	// Login is the account name groups of class PosixGroup list: the uid
+	// (OpenLDAP shape) or the sAMAccountName (AD shape).
+	Login string
 	// Disabled: pwdAccountLockedTime present (OpenLDAP shape) or
 	// userAccountControl with bit 0x2 (AD shape).
 	Disabled bool
@@ -74,12 +85,6 @@ type User struct {
 	Groups []string
 	// Awkward is "" or one of the Awkward* constants.
 	Awkward string
-}
-
-// Group is one generated groupOfNames.
-type Group struct {
-	DN, Name string
-	Members  []string // user or group DNs
 }
 
 // Directory is the generated data.
@@ -128,14 +133,20 @@ var uidParts = func() (p [2][2][]string) {
 	return p
 }()
 
-// Generate builds the directory for opts. It panics on an unknown Shape,
-// which is a bug in the calling test.
+// Generate builds the directory for opts. It panics on an unknown Shape or
+// GroupClass, which is a bug in the calling test.
 func Generate(opts Options) *Directory {
 	if opts.Shape == "" {
 		opts.Shape = OpenLDAP
 	}
 	if opts.Shape != OpenLDAP && opts.Shape != ActiveDirectory {
 		panic(fmt.Sprintf("dirgen: unknown shape %q", opts.Shape))
+	}
+	if opts.GroupClass == "" {
+		opts.GroupClass = GroupOfNames
+	}
+	if !opts.GroupClass.known() {
+		panic(fmt.Sprintf("dirgen: unknown group class %q", opts.GroupClass))
 	}
 	if opts.Suffix == "" {
 		opts.Suffix = "dc=corp,dc=example,dc=com"
@@ -189,6 +200,7 @@ func Generate(opts Options) *Directory {
 			raw[8] = raw[8]&0x3f | 0x80 // RFC 4122 variant
 			u.ID = uuidString(raw[:])
 			u.DN = "uid=" + escapeDNValue(u.UID) + "," + d.PeopleDN
+			u.Login = u.UID
 		case ActiveDirectory:
 			u.GUID = raw[:]
 			u.ID = GUIDString(u.GUID)
@@ -198,6 +210,7 @@ func Generate(opts Options) *Directory {
 				cn += " " + suffix
 			}
 			u.DN = "cn=" + escapeDNValue(cn) + "," + d.PeopleDN
+			u.Login = samAccountName(u.UID, i)
 		}
 
 		switch u.Awkward {
@@ -253,40 +266,6 @@ func awkwardSlots(opts Options) []string {
 	return slots
 }
 
-func (d *Directory) generateGroups(rng *rand.Rand) {
-	if d.Options.Groups <= 0 {
-		return
-	}
-	d.Groups = make([]Group, d.Options.Groups)
-	for j := range d.Groups {
-		g := &d.Groups[j]
-		g.Name = strings.ToLower(departments[j%len(departments)]) + "-" + strconv.Itoa(j)
-		g.DN = "cn=" + g.Name + "," + d.GroupsDN
-	}
-	for i := range d.Users {
-		u := &d.Users[i]
-		first := i % len(d.Groups)
-		u.Groups = append(u.Groups, d.Groups[first].DN)
-		d.Groups[first].Members = append(d.Groups[first].Members, u.DN)
-		if rng.IntN(3) == 0 {
-			if second := rng.IntN(len(d.Groups)); second != first {
-				u.Groups = append(u.Groups, d.Groups[second].DN)
-				d.Groups[second].Members = append(d.Groups[second].Members, u.DN)
-			}
-		}
-	}
-	for j := range d.Groups {
-		g := &d.Groups[j]
-		if j%3 == 2 {
-			g.Members = append(g.Members, d.Groups[j-1].DN)
-		}
-		if len(g.Members) == 0 {
-			// groupOfNames requires a member; the people OU is a harmless one.
-			g.Members = append(g.Members, d.PeopleDN)
-		}
-	}
-}
-
 // ExpectedEmail is the userName a correct sync derives for u: the mail
 // lower-cased, or "" when the entry must be skipped (no mail, or a mail that
 // another entry shares). Disabled users are not skipped: they map to
@@ -330,7 +309,7 @@ func (d *Directory) LDIF() []byte {
 				uac = "514"
 			}
 			w.attr("userAccountControl", uac)
-			w.attr("sAMAccountName", samAccountName(u.UID, i))
+			w.attr("sAMAccountName", u.Login)
 			w.attr("userPrincipalName", u.UID+"@"+d.Options.MailDomain)
 			w.attr("department", u.Department)
 		default:
@@ -349,30 +328,6 @@ func (d *Directory) LDIF() []byte {
 		w.attr("displayName", u.DisplayName)
 		if u.Mail != "" {
 			w.attr("mail", u.Mail)
-		}
-	}
-	return w.buf.Bytes()
-}
-
-// GroupsLDIF returns the groups as groupOfNames entries. Add them online
-// after the users so that the memberof overlay fills memberOf; nested groups
-// come after the groups they list.
-func (d *Directory) GroupsLDIF() []byte {
-	var w ldifWriter
-	size := 0
-	for _, g := range d.Groups {
-		size += 100 + 2*len(g.DN)
-		for _, m := range g.Members {
-			size += len("member: \n") + len(m)
-		}
-	}
-	w.buf.Grow(size)
-	for _, g := range d.Groups {
-		w.entry(g.DN)
-		w.attr("objectClass", "groupOfNames")
-		w.attr("cn", g.Name)
-		for _, m := range g.Members {
-			w.attr("member", m)
 		}
 	}
 	return w.buf.Bytes()
