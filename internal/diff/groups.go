@@ -34,16 +34,16 @@ func NewMembers(users []identity.User, skipped []identity.Skipped, known map[str
 	m := Members{byDN: map[string]string{}, byLogin: map[string]string{}, eligible: map[string]bool{}}
 	for id, k := range known {
 		if k.DN != "" {
-			m.byDN[dnKey(k.DN)] = id
+			m.byDN[identity.NormalizeDN(k.DN)] = id
 		}
 	}
 	for _, sk := range skipped {
 		if sk.ID != "" && sk.DN != "" {
-			m.byDN[dnKey(sk.DN)] = sk.ID
+			m.byDN[identity.NormalizeDN(sk.DN)] = sk.ID
 		}
 	}
 	for _, u := range users {
-		m.byDN[dnKey(u.DN)] = u.ID
+		m.byDN[identity.NormalizeDN(u.DN)] = u.ID
 		if u.Login != "" {
 			m.byLogin[strings.ToLower(u.Login)] = u.ID
 		}
@@ -68,7 +68,7 @@ func (m Members) resolve(g identity.Group) (all, eligible []string, unresolved [
 		}
 	}
 	for _, dn := range g.MemberDNs {
-		id, ok := m.byDN[dnKey(dn)]
+		id, ok := m.byDN[identity.NormalizeDN(dn)]
 		add(id, ok, dn)
 	}
 	for _, l := range g.MemberLogins {

@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/syncd-dev/syncd/internal/identity"
 	"github.com/syncd-dev/syncd/internal/textutil"
 )
@@ -59,11 +57,11 @@ func presentSkipped(skipped []identity.Skipped, known map[string]identity.Linked
 			byDN = make(map[string]string, len(known))
 			for id, k := range known {
 				if k.DN != "" {
-					byDN[dnKey(k.DN)] = id
+					byDN[identity.NormalizeDN(k.DN)] = id
 				}
 			}
 		}
-		if id, ok := byDN[dnKey(sk.DN)]; ok {
+		if id, ok := byDN[identity.NormalizeDN(sk.DN)]; ok {
 			present[id] = why
 			continue
 		}
@@ -74,25 +72,6 @@ func presentSkipped(skipped []identity.Skipped, known map[string]identity.Linked
 			len(unmatched), plural(len(unmatched), "y", "ies"), textutil.Clip(strings.Join(unmatched, "; "), 300, "…"))
 	}
 	return present, holdMissing
-}
-
-// dnKey normalises a DN for matching: parsed and re-joined in lower case
-// when it parses, lower-cased as it is otherwise.
-func dnKey(dn string) string {
-	d, err := ldap.ParseDN(dn)
-	if err != nil {
-		return strings.ToLower(dn)
-	}
-	parts := make([]string, 0, len(d.RDNs))
-	for _, rdn := range d.RDNs {
-		avs := make([]string, 0, len(rdn.Attributes))
-		for _, a := range rdn.Attributes {
-			avs = append(avs, strings.ToLower(a.Type)+"="+strings.ToLower(a.Value))
-		}
-		slices.Sort(avs)
-		parts = append(parts, strings.Join(avs, "+"))
-	}
-	return strings.Join(parts, ",")
 }
 
 func plural(n int, one, many string) string {

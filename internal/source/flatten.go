@@ -32,7 +32,7 @@ func FlattenGroups(entries []GroupEntry, nested bool) ([]identity.Group, []ident
 	for _, e := range entries {
 		var key string
 		if e.Group.DN != "" {
-			key = NormalizeDN(e.Group.DN)
+			key = identity.NormalizeDN(e.Group.DN)
 			if _, dup := byDN[key]; dup {
 				continue
 			}
@@ -41,7 +41,7 @@ func FlattenGroups(entries []GroupEntry, nested bool) ([]identity.Group, []ident
 		// Normalised once here, so that the walks below compare strings.
 		dns := make([]string, len(e.Group.MemberDNs))
 		for k, dn := range e.Group.MemberDNs {
-			dns[k] = NormalizeDN(dn)
+			dns[k] = identity.NormalizeDN(dn)
 		}
 		e.Group.MemberDNs = dns
 		distinct = append(distinct, e)

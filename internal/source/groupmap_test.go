@@ -120,8 +120,8 @@ func TestNormalizeDN(t *testing.T) {
 		"UID=b+CN=a,dc=x":                             "cn=a+uid=b,dc=x",
 		"not a dn":                                    "not a dn",
 	} {
-		if got := NormalizeDN(in); got != want {
-			t.Errorf("NormalizeDN(%q) = %q, want %q", in, got, want)
+		if got := identity.NormalizeDN(in); got != want {
+			t.Errorf("identity.NormalizeDN(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -240,7 +240,7 @@ func FuzzGroups(f *testing.F) {
 		isGroup := map[string]bool{}
 		for _, e := range entries {
 			if e.Group.DN != "" {
-				isGroup[NormalizeDN(e.Group.DN)] = true
+				isGroup[identity.NormalizeDN(e.Group.DN)] = true
 			}
 		}
 		for _, s := range skipped {
@@ -256,7 +256,7 @@ func FuzzGroups(f *testing.F) {
 				t.Fatalf("members not sorted and unique: %q", gr.MemberDNs)
 			}
 			for _, dn := range gr.MemberDNs {
-				if isGroup[dn] || NormalizeDN(dn) != dn {
+				if isGroup[dn] || identity.NormalizeDN(dn) != dn {
 					t.Fatalf("member %q is a group or not normalised", dn)
 				}
 			}

@@ -62,7 +62,7 @@ func readGroups(t *testing.T, d *Directory) *GroupResult {
 func normalized(dns []string) []string {
 	out := make([]string, len(dns))
 	for i, dn := range dns {
-		out[i] = NormalizeDN(dn)
+		out[i] = identity.NormalizeDN(dn)
 	}
 	slices.Sort(out)
 	return out
@@ -101,10 +101,10 @@ func TestReadGroupsShapes(t *testing.T) {
 			}
 			got := map[string]identity.Group{}
 			for _, g := range res.Groups {
-				got[NormalizeDN(g.DN)] = g
+				got[identity.NormalizeDN(g.DN)] = g
 			}
 			for _, want := range dir.Groups {
-				g, ok := got[NormalizeDN(want.DN)]
+				g, ok := got[identity.NormalizeDN(want.DN)]
 				if !ok {
 					t.Errorf("%s: not read", want.DN)
 					continue
@@ -124,7 +124,7 @@ func TestReadGroupsShapes(t *testing.T) {
 			}
 			if tt.nested && tt.class != dirgen.PosixGroup {
 				// The cycle: both of its groups reach each other's members.
-				a, b := got[NormalizeDN(dir.Groups[0].DN)], got[NormalizeDN(dir.Groups[1].DN)]
+				a, b := got[identity.NormalizeDN(dir.Groups[0].DN)], got[identity.NormalizeDN(dir.Groups[1].DN)]
 				if !slices.Equal(a.MemberDNs, b.MemberDNs) {
 					t.Errorf("the two groups of the cycle differ: %d and %d members", len(a.MemberDNs), len(b.MemberDNs))
 				}
@@ -178,16 +178,16 @@ func TestReadGroupsSkips(t *testing.T) {
 
 	reasons := map[string]identity.SkipReason{}
 	for _, s := range res.Skipped {
-		reasons[NormalizeDN(s.DN)] = s.Reason
+		reasons[identity.NormalizeDN(s.DN)] = s.Reason
 		t.Logf("skipped %s: %s (%s)", s.DN, s.Reason, s.Detail)
 		if s.ID == "" || s.Detail == "" {
 			t.Errorf("%s: skipped without id or detail", s.DN)
 		}
 	}
 	want := map[string]identity.SkipReason{
-		NormalizeDN("cn=" + long + "," + dir.GroupsDN): SkipGroupNameTooLong,
-		NormalizeDN("cn=Platform," + teamA):            SkipDuplicateGroupName,
-		NormalizeDN("cn=platform," + teamB):            SkipDuplicateGroupName,
+		identity.NormalizeDN("cn=" + long + "," + dir.GroupsDN): SkipGroupNameTooLong,
+		identity.NormalizeDN("cn=Platform," + teamA):            SkipDuplicateGroupName,
+		identity.NormalizeDN("cn=platform," + teamB):            SkipDuplicateGroupName,
 	}
 	if !maps.Equal(reasons, want) {
 		t.Errorf("skipped %v, want %v", reasons, want)

@@ -127,8 +127,12 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 	r.noteHeld(ctx, op, out)
 	r.metrics.observeOp(string(out.action), string(res.Outcome))
 	log := r.log.Info()
-	// Operations run in parallel: the report is shared.
+	// Operations run in parallel: the report and the known users are
+	// shared; groups read the links users' operations made.
 	r.mu.Lock()
+	if out.link != nil && res.Outcome == state.AuditOK {
+		r.known[out.link.ID] = *out.link
+	}
 	r.rep.Results = append(r.rep.Results, res)
 	if out.err != nil {
 		log = r.log.Error().Str("error", out.err.Error())
@@ -459,8 +463,14 @@ func (dryRunSink) Create(_ context.Context, u identity.User) (sink.User, error) 
 	return sink.User{ID: "(dry-run)", UserName: u.UserName, DisplayName: u.DisplayName, Active: true, Attributes: u.Attributes}, nil
 }
 func (dryRunSink) Patch(context.Context, string, []sink.Change) error { return nil }
-func (dryRunSink) SetActive(context.Context, string, bool) error      { return nil }
-func (dryRunSink) Delete(context.Context, string) error               { return nil }
+func (dryRunSink) CreateGroup(_ context.Context, name string, members []string) (sink.Group, error) {
+	return sink.Group{ID: "(dry-run)", DisplayName: name, Members: members}, nil
+}
+func (dryRunSink) PatchGroup(context.Context, string, sink.GroupPatch) error { return nil }
+func (dryRunSink) DeleteGroup(context.Context, string) error                 { return nil }
+func (dryRunSink) ListGroups(context.Context, func(sink.Group) error) error  { return nil }
+func (dryRunSink) SetActive(context.Context, string, bool) error             { return nil }
+func (dryRunSink) Delete(context.Context, string) error                      { return nil }
 func (dryRunSink) Get(_ context.Context, id string) (sink.User, error) {
 	return sink.User{ID: id, Active: true}, nil
 }

@@ -74,6 +74,11 @@ func Build(cfg *config.Config, w Wiring) (*Syncer, error) {
 		DryRun:      w.DryRun,
 		Trigger:     trigger,
 		OpTimeout:   cfg.SCIM.MaxElapsed.D() + cfg.SCIM.Timeout.D(),
+		Groups: GroupOptions{
+			Delete:            cfg.SCIM.GroupDeprovision != "none",
+			MaxDeletions:      cfg.Safety.MaxGroupDeletionsPerRun,
+			MaxRemovalPercent: cfg.Safety.MaxMemberRemovalPercent,
+		},
 	}
 	if w.Store != nil {
 		// Only a real store: a nil *state.Store would make a non-nil Store.
@@ -121,6 +126,7 @@ func NewSink(cfg *config.Config, w Wiring) (*sink.Client, error) {
 		Tokens:            keys[1:],
 		OnKeyRefused:      w.OnKeyRefused,
 		UsersPath:         cfg.SCIM.UsersPath,
+		GroupsPath:        cfg.SCIM.GroupsPath,
 		RequestsPerMinute: cfg.SCIM.RequestsPerMinute,
 		Timeout:           cfg.SCIM.Timeout.D(),
 		MaxAttempts:       cfg.SCIM.MaxAttempts,

@@ -37,6 +37,17 @@ func splitSequenced(ops []diff.Op) (free, sequenced []diff.Op) {
 // written) stops new ones from starting; those in flight finish and are
 // recorded. A stop signal does the same.
 func (r *run) applyAll(ctx context.Context, ops []diff.Op, workers int) error {
+	return applyEach(ctx, ops, workers, r.apply, func(op diff.Op) string { return string(op.Kind) + " " + op.User.UserName })
+}
+
+// applyGroups applies group operations as applyAll does user operations.
+func (r *run) applyGroups(ctx context.Context, ops []diff.GroupOp, workers int) error {
+	return applyEach(ctx, ops, workers, r.applyGroup, func(op diff.GroupOp) string { return "group " + string(op.Kind) + " " + op.Group.Name })
+}
+
+// applyEach runs fn over ops with up to workers in flight; name says what an
+// op is, for the error of a run stopped before it.
+func applyEach[T any](ctx context.Context, ops []T, workers int, fn func(context.Context, T) error, name func(T) string) error {
 	if workers < 1 {
 		workers = 1
 	}
@@ -63,7 +74,7 @@ func (r *run) applyAll(ctx context.Context, ops []diff.Op, workers int) error {
 			break
 		}
 		if err := ctx.Err(); err != nil {
-			fail(fmt.Errorf("stopped before %s %s: %w", op.Kind, op.User.UserName, err))
+			fail(fmt.Errorf("stopped before %s: %w", name(op), err))
 			break
 		}
 		sem <- struct{}{}
@@ -73,7 +84,7 @@ func (r *run) applyAll(ctx context.Context, ops []diff.Op, workers int) error {
 			if stopped() != nil {
 				return
 			}
-			if err := r.apply(ctx, op); err != nil {
+			if err := fn(ctx, op); err != nil {
 				fail(err)
 			}
 		}()

@@ -42,6 +42,7 @@ func WriteText(w io.Writer, rep *Report) error {
 	for _, op := range p.Held {
 		fmt.Fprintf(&b, "  held %s (%s; not deprovisioned this run)\n", op.User.UserName, op.Reason)
 	}
+	writeGroups(&b, rep)
 	for _, op := range p.Blocked {
 		fmt.Fprintf(&b, "! blocked %s %s (%s)\n", op.Kind, op.User.UserName, op.Reason)
 	}
@@ -66,6 +67,10 @@ func WriteText(w io.Writer, rep *Report) error {
 	}
 	fmt.Fprintf(&b, "Plan: %d to create, %d to update, %d to reactivate, %d to %s, %d unchanged, %d skipped.\n",
 		len(p.Create), len(p.Update), len(p.Reactivate), len(p.Deprovision), rep.Deprovision, p.Unchanged, len(rep.Skipped))
+	if g := &rep.Groups; rep.GroupsEnabled {
+		fmt.Fprintf(&b, "Groups: %d to create, %d to update, %d to delete, %d unchanged, %d skipped.\n",
+			len(g.Create), len(g.Update), len(g.Delete), g.Unchanged, len(rep.GroupSkipped))
+	}
 	if !rep.DryRun {
 		c := rep.Counts
 		fmt.Fprintf(&b, "Applied: %d created, %d adopted, %d updated, %d reactivated, %d deprovisioned, %d failed.\n",
@@ -75,7 +80,7 @@ func WriteText(w io.Writer, rep *Report) error {
 				fmt.Fprintf(&b, "! failed %s %s: %s\n", r.Action, r.UserName, r.Error)
 			}
 		}
-	} else if !p.Changes() {
+	} else if !p.Changes() && !rep.Groups.Changes() {
 		b.WriteString("Nothing to change.\n")
 	}
 	_, err := io.WriteString(w, b.String())
@@ -136,6 +141,7 @@ type jsonReportDoc struct {
 	DryRun      bool        `json:"dryRun"`
 	Error       string      `json:"error,omitempty"`
 	GuardTrips  []string    `json:"guardTrips"`
+	Groups      *jsonGroups `json:"groups,omitempty"`
 	Held        []jsonOp    `json:"held"`
 	Incomplete  string      `json:"incomplete,omitempty"`
 	Outcome     string      `json:"outcome"`
@@ -185,6 +191,7 @@ func jsonReport(rep *Report) jsonReportDoc {
 		GuardTrips:  rep.GuardTrips,
 		Incomplete:  rep.Incomplete,
 		Error:       rep.Error,
+		Groups:      jsonGroupReport(rep),
 		Summary: jsonSummary{
 			Entries: rep.Entries, InScope: rep.InScope,
 			Create: len(p.Create), Update: len(p.Update), Reactivate: len(p.Reactivate),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +51,15 @@ type run struct {
 	held  map[string]state.HeldOp
 	// bySCIM indexes known by Omni id, built when first needed.
 	bySCIM map[string]string
+	// desiredByID are the directory's users by id, for names in reports.
+	desiredByID map[string]identity.User
+
+	// knownGroups are the linked groups; omniByName, Omni's groups by
+	// lower-cased name, listed once when a create needs it.
+	knownGroups map[string]identity.LinkedGroup
+	groupRead   diff.GroupRead
+	groupsMu    sync.Mutex
+	omniByName  map[string]sink.Group
 }
 
 // Errors a run ends with when it did what it could, but not all of it.
@@ -81,6 +91,9 @@ func (r *run) do(ctx context.Context) error {
 	r.sourceRead = true
 	r.rep.Entries, r.rep.Incomplete = res.Entries, res.Incomplete
 	r.metrics.observeSource(res)
+	groupRead := r.readGroups(ctx)
+	r.rep.GroupsEnabled, r.rep.GroupSkipped = groupRead.Enabled, groupRead.Skipped
+	r.groupRead = groupRead
 
 	known, lastGood, err := r.loadKnown(ctx, res.Users)
 	if err != nil {
@@ -115,7 +128,7 @@ func (r *run) do(ctx context.Context) error {
 		r.rep.GuardTrips = []string{}
 	}
 	r.metrics.observePlan(&plan)
-	if err := r.recordSkippedAndTrips(ctx, res.Incomplete == ""); err != nil {
+	if err := r.recordSkippedAndTrips(ctx, slices.Concat(r.rep.Skipped, groupRead.Skipped), res.Incomplete == "" && groupRead.Incomplete == ""); err != nil {
 		return err
 	}
 
@@ -123,25 +136,47 @@ func (r *run) do(ctx context.Context) error {
 	// the guards. Within a group, operations on different users go in
 	// parallel, one per API key; renames on a chain go one after another,
 	// in the order that frees each address before it is taken.
+	// Groups go after the users' creates and updates, so that new members
+	// exist, and before their deprovisions; group deletions go last.
 	r.indexLinks()
+	r.desiredByID = make(map[string]identity.User, len(d.Users))
+	for _, u := range d.Users {
+		r.desiredByID[u.ID] = u
+	}
 	workers := r.workers()
-	for _, group := range [][]diff.Op{plan.Create, plan.Update, plan.Reactivate, plan.Deprovision} {
-		free, sequenced := splitSequenced(group)
-		if err := r.applyAll(ctx, free, workers); err != nil {
-			return err
-		}
-		if err := r.applyAll(ctx, sequenced, 1); err != nil {
+	for _, group := range [][]diff.Op{plan.Create, plan.Update, plan.Reactivate} {
+		if err := r.applyPhase(ctx, group, workers); err != nil {
 			return err
 		}
 	}
-	if len(plan.Marks) > 0 {
-		marks := make([]state.MissingMark, 0, len(plan.Marks))
-		for _, m := range plan.Marks {
-			marks = append(marks, state.MissingMark{LDAPID: m.ID, FirstMissingAt: m.FirstMissingAt, MissingRuns: m.MissingRuns})
-		}
-		if err := r.store.SetMissing(ctx, marks); err != nil {
-			return fmt.Errorf("record missing users: %w", err)
-		}
+	gplan, err := r.planGroups(ctx, groupRead, d)
+	if err != nil {
+		return err
+	}
+	r.rep.Groups, r.rep.memberName = gplan, r.memberName
+	for _, t := range gplan.Trips {
+		trips = append(trips, "groups: "+t)
+		r.log.Error().Str("guard", t).Msg("safety guard tripped: no group member removed and no group deleted this run")
+		r.audit(ctx, state.AuditEvent{Action: "guard", Outcome: state.AuditTripped, Detail: "groups: " + t})
+	}
+	r.rep.GuardTrips = append(r.rep.GuardTrips, prefixed("groups: ", gplan.Trips)...)
+	if err := r.applyGroups(ctx, slices.Concat(gplan.Create, gplan.Update), workers); err != nil {
+		return err
+	}
+	if err := r.applyPhase(ctx, plan.Deprovision, workers); err != nil {
+		return err
+	}
+	if err := r.store.DropMemberships(ctx, r.deprovisioned()); err != nil {
+		return fmt.Errorf("record memberships of deprovisioned users: %w", err)
+	}
+	if err := r.applyGroups(ctx, gplan.Delete, workers); err != nil {
+		return err
+	}
+	if err := r.store.SetGroupMissing(ctx, missingMarks(gplan.Marks)); err != nil {
+		return fmt.Errorf("record missing groups: %w", err)
+	}
+	if err := r.store.SetMissing(ctx, missingMarks(plan.Marks)); err != nil {
+		return fmt.Errorf("record missing users: %w", err)
 	}
 
 	var problems []error
@@ -155,6 +190,45 @@ func (r *run) do(ctx context.Context) error {
 		problems = append(problems, fmt.Errorf("%w: %d: %s", ErrOpsFailed, n, strings.Join(r.failures, "; ")))
 	}
 	return errors.Join(problems...)
+}
+
+// applyPhase applies one kind of user operation: those on different users
+// in parallel, renames on a chain one after another.
+func (r *run) applyPhase(ctx context.Context, ops []diff.Op, workers int) error {
+	free, sequenced := splitSequenced(ops)
+	if err := r.applyAll(ctx, free, workers); err != nil {
+		return err
+	}
+	return r.applyAll(ctx, sequenced, 1)
+}
+
+// deprovisioned lists the users this run deprovisioned.
+func (r *run) deprovisioned() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []string
+	for _, res := range r.rep.Results {
+		if (res.Action == actDeactivate || res.Action == actDelete) && res.Outcome == state.AuditOK {
+			ids = append(ids, res.ID)
+		}
+	}
+	return ids
+}
+
+func missingMarks(ms []diff.Mark) []state.MissingMark {
+	marks := make([]state.MissingMark, 0, len(ms))
+	for _, m := range ms {
+		marks = append(marks, state.MissingMark{LDAPID: m.ID, FirstMissingAt: m.FirstMissingAt, MissingRuns: m.MissingRuns})
+	}
+	return marks
+}
+
+func prefixed(p string, ss []string) []string {
+	out := make([]string, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, p+s)
+	}
+	return out
 }
 
 // policy is the run's safety policy with this run's deprovision mode and
@@ -223,11 +297,11 @@ func linkFromOmni(id string, ou sink.User, origin identity.Origin) identity.Link
 // recordSkippedAndTrips audits the entries the source skipped (once, when
 // first skipped or skipped for a new reason) and the guards that tripped,
 // so that an admin can see them later.
-func (r *run) recordSkippedAndTrips(ctx context.Context, complete bool) error {
+func (r *run) recordSkippedAndTrips(ctx context.Context, skipped []identity.Skipped, complete bool) error {
 	for _, t := range r.rep.GuardTrips {
 		r.log.Error().Str("guard", t).Msg("safety guard tripped: no user will be deprovisioned this run")
 	}
-	if _, err := r.store.RecordSkips(ctx, r.rep.RunID, r.now, r.rep.Skipped, complete); err != nil {
+	if _, err := r.store.RecordSkips(ctx, r.rep.RunID, r.now, skipped, complete); err != nil {
 		return fmt.Errorf("audit skipped entries: %w", err)
 	}
 	evs := make([]state.AuditEvent, 0, len(r.rep.GuardTrips))

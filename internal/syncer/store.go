@@ -28,6 +28,8 @@ type stateReader interface {
 	LastGoodRun(ctx context.Context) (state.Run, bool, error)
 	PendingOps(ctx context.Context) ([]state.Op, error)
 	HeldOps(ctx context.Context) (map[string]state.HeldOp, error)
+	LoadGroups(ctx context.Context) (map[string]identity.LinkedGroup, error)
+	LastGoodGroupCount(ctx context.Context) (int, bool, error)
 }
 
 // journal records each write before it is sent and completes it, with the
@@ -35,6 +37,7 @@ type stateReader interface {
 type journal interface {
 	BeginOp(ctx context.Context, op state.Op) (state.Op, error)
 	CompleteOp(ctx context.Context, op state.Op, link *identity.Linked, ev state.AuditEvent) error
+	CompleteGroupOp(ctx context.Context, op state.Op, g *identity.LinkedGroup, ev state.AuditEvent) error
 }
 
 // runRecorder holds the run lock and records the run and its audit events.
@@ -53,6 +56,8 @@ type marker interface {
 	SetMissing(ctx context.Context, marks []state.MissingMark) error
 	HoldOp(ctx context.Context, op state.HeldOp) error
 	ReleaseHeldOps(ctx context.Context, ldapIDs ...string) error
+	SetGroupMissing(ctx context.Context, marks []state.MissingMark) error
+	DropMemberships(ctx context.Context, userIDs []string) error
 }
 
 var _ Store = (*state.Store)(nil)
@@ -98,7 +103,26 @@ func (d *dryStore) HeldOps(ctx context.Context) (map[string]state.HeldOp, error)
 	return d.Store.HeldOps(ctx)
 }
 
+func (d *dryStore) LoadGroups(ctx context.Context) (map[string]identity.LinkedGroup, error) {
+	if d.empty {
+		return map[string]identity.LinkedGroup{}, nil
+	}
+	return d.Store.LoadGroups(ctx)
+}
+
+func (d *dryStore) LastGoodGroupCount(ctx context.Context) (int, bool, error) {
+	if d.empty {
+		return 0, false, nil
+	}
+	return d.Store.LastGoodGroupCount(ctx)
+}
+
 func (d *dryStore) PendingOps(context.Context) ([]state.Op, error) { return nil, nil }
+func (d *dryStore) CompleteGroupOp(context.Context, state.Op, *identity.LinkedGroup, state.AuditEvent) error {
+	return nil
+}
+func (d *dryStore) SetGroupMissing(context.Context, []state.MissingMark) error { return nil }
+func (d *dryStore) DropMemberships(context.Context, []string) error            { return nil }
 
 func (d *dryStore) TryLock(context.Context) (func(), bool, error) { return func() {}, true, nil }
 func (d *dryStore) CheckAuditIntegrity(context.Context) error     { return nil }

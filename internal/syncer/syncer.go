@@ -71,6 +71,17 @@ type Options struct {
 	// OpTimeout bounds one operation when the run is being stopped, so the
 	// request in flight can finish and be recorded.
 	OpTimeout time.Duration
+	// Groups tunes group sync.
+	Groups GroupOptions
+}
+
+// GroupOptions are the group settings that are not part of the users'
+// policy.
+type GroupOptions struct {
+	// Delete deletes a group syncd created that left the directory.
+	Delete            bool
+	MaxDeletions      int
+	MaxRemovalPercent float64
 }
 
 // Syncer runs syncs. Store may be nil only for a dry run, which then plans
@@ -142,9 +153,18 @@ type Report struct {
 	Unmanaged []sink.User
 	// KeysRefused are the API keys Omni refused during the run.
 	KeysRefused []KeyRefusal
-	Results     []OpResult
-	Counts      Counts
-	Error       string
+	// GroupsEnabled says group sync is on; Groups is its plan, GroupEntries
+	// the group entries read and GroupSkipped those that could not be
+	// mapped.
+	GroupsEnabled bool
+	Groups        diff.GroupPlan
+	GroupEntries  int
+	GroupSkipped  []identity.Skipped
+	// memberName names a user by userName for the report's group lines.
+	memberName func(id string) string
+	Results       []OpResult
+	Counts        Counts
+	Error         string
 }
 
 // Counts are the operations a run carried out, by kind, and those that failed.
@@ -154,7 +174,12 @@ type Counts struct {
 	Updated       int `json:"updated"`
 	Reactivated   int `json:"reactivated"`
 	Deprovisioned int `json:"deprovisioned"`
-	Failed        int `json:"failed"`
+	// GroupOps counts group writes done; MembersAdded and MembersRemoved
+	// the memberships they changed.
+	GroupOps       int `json:"groupOperations"`
+	MembersAdded   int `json:"membersAdded"`
+	MembersRemoved int `json:"membersRemoved"`
+	Failed         int `json:"failed"`
 }
 
 // OpResult is the outcome of one applied operation.
@@ -247,6 +272,8 @@ func (r *run) finish(ctx context.Context, err error) {
 		run.Outcome = rep.Outcome
 		run.SourceComplete = r.sourceRead && rep.Incomplete == ""
 		run.SourceCount = rep.InScope
+		run.GroupSourceComplete = r.sourceRead && r.groupRead.Enabled && r.groupRead.Incomplete == ""
+		run.GroupSourceCount = len(r.groupRead.Groups)
 		run.Created = rep.Counts.Created + rep.Counts.Adopted
 		run.Updated = rep.Counts.Updated
 		run.Reactivated = rep.Counts.Reactivated
