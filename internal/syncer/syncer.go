@@ -162,9 +162,9 @@ type Report struct {
 	GroupSkipped  []identity.Skipped
 	// memberName names a user by userName for the report's group lines.
 	memberName func(id string) string
-	Results       []OpResult
-	Counts        Counts
-	Error         string
+	Results    []OpResult
+	Counts     Counts
+	Error      string
 }
 
 // Counts are the operations a run carried out, by kind, and those that failed.
