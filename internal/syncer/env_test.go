@@ -56,7 +56,12 @@ type envOptions struct {
 	shape    dirgen.Shape
 	users    int
 	groups   int
-	awkward  bool
+	// groupClass and groupCycle shape the groups; syncGroups turns group
+	// sync on for the directory's groups OU.
+	groupClass dirgen.GroupClass
+	groupCycle bool
+	syncGroups bool
+	awkward    bool
 	omniOpts omnitest.Options
 	noStore  bool
 	// slapd is extra slapd.conf text (limits, access rules).
@@ -68,14 +73,31 @@ type envOptions struct {
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	e := &env{t: t}
-	wo := world.Options{Shape: o.shape, Users: o.users, Groups: o.groups, Awkward: o.awkward, Omni: o.omniOpts,
+	wo := world.Options{Shape: o.shape, Users: o.users, Groups: o.groups, GroupClass: o.groupClass, GroupCycle: o.groupCycle,
+		Awkward: o.awkward, Omni: o.omniOpts,
 		Slapd: o.slapd, NoDatabase: o.noStore,
 		// Small pages, so that every test reads the directory in several;
 		// no caps on deprovisions unless a test sets its own.
 		LDAPYAML: "pageSize: 10\n", SCIMYAML: quickRetries,
 		YAML: "safety:\n  maxDeprovisionsPerRun: 1000\n  maxDeprovisionPercent: 100\n"}
-	if o.before != nil {
-		wo.Configure = func(w *world.World) { e.fill(w); o.before(e) }
+	if o.before != nil || o.syncGroups {
+		wo.Configure = func(w *world.World) {
+			e.fill(w)
+			if o.syncGroups {
+				e.cfg.LDAP.Groups.BaseDNs = []string{e.dir.GroupsDN}
+				if o.groupClass == dirgen.PosixGroup {
+					e.cfg.LDAP.Groups.MemberAttribute = "memberUid"
+					e.cfg.LDAP.Groups.Filter = "(objectClass=posixGroup)"
+				}
+				if o.groupClass == dirgen.GroupOfUniqueNames {
+					e.cfg.LDAP.Groups.MemberAttribute = "uniqueMember"
+					e.cfg.LDAP.Groups.Filter = "(objectClass=groupOfUniqueNames)"
+				}
+			}
+			if o.before != nil {
+				o.before(e)
+			}
+		}
 	}
 	e.fill(world.New(t, wo))
 	return e

@@ -46,7 +46,10 @@ type Options struct {
 	Seed    int64        // default 42
 	Users   int          // default 30
 	Groups  int
-	Awkward bool
+	// GroupClass and GroupCycle shape the groups (see dirgen.Options).
+	GroupClass dirgen.GroupClass
+	GroupCycle bool
+	Awkward    bool
 	// Omni configures the stand-in; Token defaults to Token.
 	Omni omnitest.Options
 	// Slapd is extra slapd.conf text (limits, access rules).
@@ -111,7 +114,8 @@ func New(tb testing.TB, o Options) *World {
 		o.Omni.Token = Token
 	}
 	w := &World{Token: o.Omni.Token}
-	w.Dir = dirgen.Generate(dirgen.Options{Seed: o.Seed, Users: o.Users, Shape: o.Shape, Suffix: Suffix, Groups: o.Groups, Awkward: o.Awkward})
+	w.Dir = dirgen.Generate(dirgen.Options{Seed: o.Seed, Users: o.Users, Shape: o.Shape, Suffix: Suffix, Groups: o.Groups,
+		GroupClass: o.GroupClass, GroupCycle: o.GroupCycle, Awkward: o.Awkward})
 	w.LDAP = startSlapd(tb, o, w.Dir)
 	w.BindDN, w.BindPassword = w.LDAP.RootDN, w.LDAP.RootPassword
 	if o.BindPassword != "" {
@@ -164,8 +168,8 @@ func startSlapd(tb testing.TB, o Options, dir *dirgen.Directory) *slapdtest.Serv
 	}
 	// The key is everything the directory is made from, so two worlds
 	// share a server only when they would have loaded the same one.
-	key := fmt.Sprintf("world %s seed=%d users=%d groups=%d awkward=%t bind=%q slapd=%q",
-		o.Shape, o.Seed, o.Users, o.Groups, o.Awkward, o.BindPassword, o.Slapd)
+	key := fmt.Sprintf("world %s seed=%d users=%d groups=%d class=%v cycle=%t awkward=%t bind=%q slapd=%q",
+		o.Shape, o.Seed, o.Users, o.Groups, o.GroupClass, o.GroupCycle, o.Awkward, o.BindPassword, o.Slapd)
 	return slapdtest.Shared(tb, key, opts)
 }
 
