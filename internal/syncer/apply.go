@@ -347,6 +347,12 @@ func (r *run) recoverPending(ctx context.Context, users []identity.User, known m
 		byID[u.ID] = u
 	}
 	for _, op := range pending {
+		if isGroupOp(op.Kind) {
+			if err := r.settleGroup(ctx, op); err != nil {
+				return err
+			}
+			continue
+		}
 		out := r.settle(ctx, op, known, byID)
 		op.Status, op.HTTPStatus = state.OpDone, out.status
 		ev := state.AuditEvent{RunID: r.rep.RunID, At: r.clock(), Action: "recover_" + string(op.Kind), LDAPID: op.LDAPID,

@@ -267,3 +267,34 @@ func (e *env) omniSink() syncer.GroupSink {
 }
 
 func sinkAdd(ids ...string) sink.GroupPatch { return sink.GroupPatch{Add: ids} }
+
+// A group create whose answer was lost stays pending; the next run finds
+// the group by name and links it as syncd's own: no second group.
+func TestGroupCreateLostReplyIsSettled(t *testing.T) {
+	e := newEnv(t, envOptions{users: 10, groups: 3})
+	e.mustRun() // the users first, groups off
+	e.cfg.LDAP.Groups.BaseDNs = []string{e.dir.GroupsDN}
+	e.cfg.SCIM.MaxAttempts = 1
+	e.omni.SetFaults(omnitest.Faults{Seed: 1, Methods: []string{"POST"}, LostReplyRate: 1})
+	rep, _, err := e.run(false)
+	if err == nil || rep.Counts.Failed != len(e.dir.Groups) {
+		t.Fatalf("lost group creates: %v, counts %+v", err, rep.Counts)
+	}
+	e.omni.SetFaults(omnitest.Faults{})
+	rep, _ = e.mustRun()
+	for _, r := range rep.Results {
+		if r.Action == "group_create" || r.Action == "group_adopt" {
+			t.Errorf("a settled group was sent again: %+v", r)
+		}
+	}
+	e.checkGroups()
+	groups, err := e.store.LoadGroups(t.Context())
+	if err != nil || len(groups) != len(e.dir.Groups) {
+		t.Fatalf("linked groups %v, %v", groups, err)
+	}
+	for _, g := range groups {
+		if g.Origin != "created" {
+			t.Errorf("group %s linked as %s, want created", g.Name, g.Origin)
+		}
+	}
+}
