@@ -53,17 +53,17 @@ type env struct {
 }
 
 type envOptions struct {
-	shape    dirgen.Shape
-	users    int
-	groups   int
+	shape  dirgen.Shape
+	users  int
+	groups int
 	// groupClass and groupCycle shape the groups; syncGroups turns group
 	// sync on for the directory's groups OU.
 	groupClass dirgen.GroupClass
 	groupCycle bool
 	syncGroups bool
 	awkward    bool
-	omniOpts omnitest.Options
-	noStore  bool
+	omniOpts   omnitest.Options
+	noStore    bool
 	// slapd is extra slapd.conf text (limits, access rules).
 	slapd string
 	// before runs before syncd's configuration is final.

@@ -42,10 +42,10 @@ const (
 // Options say what world to build. The zero value is an OpenLDAP-shaped
 // directory of 30 users, bound as the root DN, with a migrated store.
 type Options struct {
-	Shape   dirgen.Shape // default dirgen.OpenLDAP
-	Seed    int64        // default 42
-	Users   int          // default 30
-	Groups  int
+	Shape  dirgen.Shape // default dirgen.OpenLDAP
+	Seed   int64        // default 42
+	Users  int          // default 30
+	Groups int
 	// GroupClass and GroupCycle shape the groups (see dirgen.Options).
 	GroupClass dirgen.GroupClass
 	GroupCycle bool
