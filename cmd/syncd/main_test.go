@@ -58,10 +58,21 @@ const (
 // and logs JSON at debug level, which the tests read.
 func newWorld(t *testing.T, database bool, users int) *world {
 	t.Helper()
-	b := testworld.New(t, testworld.Options{Seed: 3, Users: users, Awkward: true,
+	return newWorldWithGroups(t, database, users, 0)
+}
+
+// newWorldWithGroups is newWorld with groups in the directory and, when
+// there are any, group sync on.
+func newWorldWithGroups(t *testing.T, database bool, users, groups int) *world {
+	t.Helper()
+	o := testworld.Options{Seed: 3, Users: users, Awkward: true, Groups: groups,
 		Omni: omnitest.Options{Token: testToken}, BindPassword: testBindPW,
 		NoDatabase: !database, NoStore: true,
-		YAML: "log:\n  level: debug\n  format: json\n"})
+		YAML: "log:\n  level: debug\n  format: json\n"}
+	if groups > 0 {
+		o.LDAPYAML = "groups:\n  baseDNs: [\"ou=groups," + testworld.Suffix + "\"]\n"
+	}
+	b := testworld.New(t, o)
 	_, env := b.YAML()
 	return &world{base: b, dir: b.Dir, ldap: b.LDAP, omni: b.Omni, config: b.WriteConfig(t), env: env}
 }
