@@ -194,7 +194,11 @@ func (r *run) applyGroup(ctx context.Context, op diff.GroupOp) error {
 	if out.link != nil {
 		jop.SCIMID, ev.SCIMID = out.link.SCIMID, out.link.SCIMID
 	}
-	ev.Changes = groupChanges(op, r.memberName)
+	var more string
+	ev.Changes, more = groupChanges(op, r.memberName)
+	if more != "" {
+		ev.Detail = strings.TrimPrefix(ev.Detail+"; "+more, "; ")
+	}
 	res := OpResult{Action: out.action, UserName: op.Group.Name, ID: op.Group.ID, SCIMID: jop.SCIMID, Outcome: state.AuditOK, Status: out.status}
 	jop.Status, jop.HTTPStatus = state.OpDone, out.status
 	if out.err != nil {
@@ -373,23 +377,41 @@ func (r *run) memberName(id string) string {
 	return id
 }
 
-// groupChanges records a group write's name and member changes for its
-// audit row.
-func groupChanges(op diff.GroupOp, name func(string) string) map[string]state.Change {
+// maxAuditedMembers bounds the member changes one audit row lists; the
+// detail says how many more there were.
+const maxAuditedMembers = 100
+
+// groupChanges records a group update's name and member changes for its
+// audit row. A create's members are counted in its detail instead: listing
+// every member of a large new group would bloat the audit log.
+func groupChanges(op diff.GroupOp, name func(string) string) (map[string]state.Change, string) {
+	if op.Kind == diff.Create {
+		return nil, fmt.Sprintf("created with %d members", len(op.Add))
+	}
 	ch := map[string]state.Change{}
 	if op.Rename != "" && op.Known != nil {
 		ch["displayName"] = state.Change{Before: op.Known.Name, After: op.Rename}
 	}
-	for _, id := range op.Add {
-		ch["members."+name(id)] = state.Change{After: "member"}
+	listed := 0
+	list := func(ids []string, c state.Change) {
+		for _, id := range ids {
+			if listed == maxAuditedMembers {
+				return
+			}
+			listed++
+			ch["members."+name(id)] = c
+		}
 	}
-	for _, id := range op.Remove {
-		ch["members."+name(id)] = state.Change{Before: "member"}
+	list(op.Add, state.Change{After: "member"})
+	list(op.Remove, state.Change{Before: "member"})
+	detail := ""
+	if n := len(op.Add) + len(op.Remove); n > listed {
+		detail = fmt.Sprintf("%d member changes, %d listed", n, listed)
 	}
 	if len(ch) == 0 {
-		return nil
+		return nil, detail
 	}
-	return ch
+	return ch, detail
 }
 
 func isGroupOp(k state.OpKind) bool { return strings.HasPrefix(string(k), "group_") }

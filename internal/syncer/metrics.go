@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/syncd-dev/syncd/internal/diff"
+	"github.com/syncd-dev/syncd/internal/identity"
 	"github.com/syncd-dev/syncd/internal/source"
 )
 
@@ -31,6 +32,12 @@ type Metrics struct {
 	Unfixable prometheus.Counter
 	// KeysRefused counts API keys Omni refused (401/403).
 	KeysRefused prometheus.Counter
+	// GroupsInScope, ManagedGroups and Memberships describe group sync
+	// after the last run: groups read, groups syncd manages, and the
+	// memberships it manages in them.
+	GroupsInScope prometheus.Gauge
+	ManagedGroups prometheus.Gauge
+	Memberships   prometheus.Gauge
 }
 
 // NewMetrics registers syncd's run metrics with reg.
@@ -71,8 +78,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.KeysRefused = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "syncd_api_keys_refused_total", Help: "API keys Omni refused (401/403); each is out of the process until it restarts.",
 	})
+	m.GroupsInScope = prometheus.NewGauge(prometheus.GaugeOpts{Name: "syncd_directory_groups", Help: "Groups in scope in the last group read."})
+	m.ManagedGroups = prometheus.NewGauge(prometheus.GaugeOpts{Name: "syncd_managed_groups", Help: "Omni groups syncd manages."})
+	m.Memberships = prometheus.NewGauge(prometheus.GaugeOpts{Name: "syncd_managed_memberships", Help: "Group memberships syncd manages."})
 	reg.MustRegister(m.Runs, m.Operations, m.GuardTrips, m.DirectorySize, m.Skipped, m.LastSuccess, m.RunDuration,
-		m.Held, m.Blocked, m.Unfixable, m.KeysRefused)
+		m.Held, m.Blocked, m.Unfixable, m.KeysRefused, m.GroupsInScope, m.ManagedGroups, m.Memberships)
 	return m
 }
 
@@ -106,6 +116,24 @@ func (m *Metrics) observeSkipped() {
 		return
 	}
 	m.Runs.WithLabelValues(string(OutcomeSkipped)).Inc()
+}
+
+// observeGroups sets the group gauges from the groups read and the linked
+// groups after the run's writes.
+func (m *Metrics) observeGroups(inScope int, known map[string]identity.LinkedGroup) {
+	if m == nil {
+		return
+	}
+	managed, members := 0, 0
+	for _, g := range known {
+		if g.Status == identity.GroupActive {
+			managed++
+			members += len(g.Members)
+		}
+	}
+	m.GroupsInScope.Set(float64(inScope))
+	m.ManagedGroups.Set(float64(managed))
+	m.Memberships.Set(float64(members))
 }
 
 func (m *Metrics) observeKeyRefused() {

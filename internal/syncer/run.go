@@ -175,6 +175,11 @@ func (r *run) do(ctx context.Context) error {
 	if err := r.store.SetGroupMissing(ctx, missingMarks(gplan.Marks)); err != nil {
 		return fmt.Errorf("record missing groups: %w", err)
 	}
+	if groupRead.Enabled && !r.opts.DryRun && r.metrics != nil {
+		if known, err := r.store.LoadGroups(ctx); err == nil {
+			r.metrics.observeGroups(len(groupRead.Groups), known)
+		}
+	}
 	if err := r.store.SetMissing(ctx, missingMarks(plan.Marks)); err != nil {
 		return fmt.Errorf("record missing users: %w", err)
 	}
