@@ -298,3 +298,73 @@ func TestGroupCreateLostReplyIsSettled(t *testing.T) {
 		}
 	}
 }
+
+// A dry run, with a database or against Omni's listing, shows the group
+// plan and sends nothing.
+func TestGroupsDryRun(t *testing.T) {
+	for _, noStore := range []bool{false, true} {
+		t.Run(map[bool]string{false: "with database", true: "without database"}[noStore], func(t *testing.T) {
+			e := newEnv(t, envOptions{users: 20, groups: 3, syncGroups: true, noStore: noStore})
+			pre := e.omni.AddGroup(omnitest.Group{DisplayName: e.dir.Groups[0].Name})
+			rep, n, err := e.run(true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if writes := e.omni.Stats().Writes; writes != 0 || n > 2 {
+				t.Errorf("dry run sent %d requests, %d writes", n, writes)
+			}
+			var out strings.Builder
+			if err := syncer.WriteText(&out, rep); err != nil {
+				t.Fatal(err)
+			}
+			text := out.String()
+			for _, g := range e.dir.Groups[1:] {
+				if !strings.Contains(text, "+ group "+g.Name+" (") {
+					t.Errorf("no create line for %s:\n%s", g.Name, text)
+				}
+			}
+			if noStore && !strings.Contains(text, "~ group "+e.dir.Groups[0].Name+": +") {
+				t.Errorf("the group Omni has is not planned as an update:\n%s", text)
+			}
+			if got, _ := e.omni.Group(pre.ID); len(got.Members) != 0 {
+				t.Errorf("the dry run changed a group: %+v", got)
+			}
+			var js strings.Builder
+			if err := syncer.WriteJSON(&js, rep); err != nil || !strings.Contains(js.String(), `"groups": {`) {
+				t.Errorf("JSON report without groups (%v)", err)
+			}
+		})
+	}
+}
+
+// A deprovisioned user's memberships are dropped from state with no request:
+// Omni drops them itself.
+func TestDeprovisionedUserLeavesItsGroups(t *testing.T) {
+	e := newEnv(t, envOptions{users: 20, groups: 2, syncGroups: true})
+	e.mustRun()
+	groups, _ := e.store.LoadGroups(t.Context())
+	var leaver string
+	for _, g := range groups {
+		if len(g.Members) > 0 {
+			leaver = g.Members[0]
+			break
+		}
+	}
+	var dn string
+	for _, u := range e.dir.Users {
+		if u.ID == leaver {
+			dn = u.DN
+		}
+	}
+	e.deleteEntry(dn)
+	rep, n := e.mustRun()
+	if n != 1 || rep.Counts.Deprovisioned != 1 || rep.Counts.MembersRemoved != 0 {
+		t.Errorf("departure of a group member: %d requests, counts %+v", n, rep.Counts)
+	}
+	groups, _ = e.store.LoadGroups(t.Context())
+	for _, g := range groups {
+		if slices.Contains(g.Members, leaver) {
+			t.Errorf("group %s still lists the deprovisioned user", g.Name)
+		}
+	}
+}
