@@ -40,16 +40,7 @@ func TestCrashAnywhere(t *testing.T) {
 	w.checkOmniHasExactly(t, want)
 
 	store := w.store(t)
-	evs, err := store.ListAudit(context.Background(), state.AuditFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	audited := map[string]bool{}
-	for _, ev := range evs {
-		if ev.Outcome == "ok" && ev.SCIMID != "" {
-			audited[ev.SCIMID] = true
-		}
-	}
+	evs, audited := w.audited(t)
 	for _, u := range w.omni.Users() {
 		if !audited[u.ID] {
 			t.Errorf("Omni user %s (%s) has no audit row", u.UserName, u.ID)
@@ -155,16 +146,7 @@ func TestCrashDuringGroupWrites(t *testing.T) {
 			t.Errorf("group %s is in Omni %d times", g.Name, names[strings.ToLower(g.Name)])
 		}
 	}
-	evs, err := w.store(t).ListAudit(context.Background(), state.AuditFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	audited := map[string]bool{}
-	for _, ev := range evs {
-		if ev.Outcome == "ok" && ev.SCIMID != "" {
-			audited[ev.SCIMID] = true
-		}
-	}
+	_, audited := w.audited(t)
 	for _, g := range w.omni.Groups() {
 		if !audited[g.ID] {
 			t.Errorf("Omni group %s (%s) has no audit row", g.DisplayName, g.ID)
@@ -203,4 +185,20 @@ func (w *world) withoutGroups(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// audited returns the audit log and the Omni ids that have an ok row.
+func (w *world) audited(t *testing.T) ([]state.AuditEvent, map[string]bool) {
+	t.Helper()
+	evs, err := w.store(t).ListAudit(context.Background(), state.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, ev := range evs {
+		if ev.Outcome == state.AuditOK && ev.SCIMID != "" {
+			ids[ev.SCIMID] = true
+		}
+	}
+	return evs, ids
 }
