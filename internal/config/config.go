@@ -52,6 +52,12 @@ type LDAP struct {
 	// ForestDnsZones and Configuration). References are never followed. A
 	// base DN that is itself a referral is always incomplete.
 	Referrals string `yaml:"referrals"`
+	// Incremental is how runs read only what changed: auto, syncrepl, usn
+	// or off.
+	Incremental string `yaml:"incremental"`
+	// FullReadEvery is the longest time between full reads, which catch
+	// what an incremental mechanism cannot report.
+	FullReadEvery Duration `yaml:"fullReadEvery"`
 	// OmniAttributes maps an Omni user attribute reference to an LDAP attribute.
 	OmniAttributes map[string]string `yaml:"omniAttributes"`
 }

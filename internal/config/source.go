@@ -22,6 +22,8 @@ func (l LDAP) Source() source.Config {
 		Filter:             l.Users.Filter,
 		MemberOf:           l.Users.MemberOf,
 		Referrals:          l.Referrals,
+		Incremental:        l.Incremental,
+		FullReadEvery:      l.FullReadEvery.D(),
 		ActiveDirectory:    l.Flavor == FlavorActiveDirectory,
 		// The field names and types match, so these convert; a field added
 		// to one and not the other stops the build here.

@@ -22,6 +22,25 @@ const (
 	ScopeOne = "one"
 )
 
+// Values of Config.Incremental.
+const (
+	// IncrementalAuto uses syncrepl when the server offers it, usn on
+	// Active Directory, and full reads otherwise.
+	IncrementalAuto = "auto"
+	// IncrementalSyncrepl reads changes with RFC 4533 content
+	// synchronisation (refreshOnly), resuming from a stored cookie.
+	IncrementalSyncrepl = "syncrepl"
+	// IncrementalUSN polls Active Directory for uSNChanged above the last
+	// seen, on one domain controller.
+	IncrementalUSN = "usn"
+	// IncrementalOff reads the whole scope every run.
+	IncrementalOff = "off"
+)
+
+// DefaultFullReadEvery is how often a full read replaces the incremental
+// baseline when the configuration does not say.
+const DefaultFullReadEvery = 24 * time.Hour
+
 // Values of Config.Referrals.
 const (
 	// ReferralsIncomplete: a continuation reference makes the read
@@ -71,6 +90,12 @@ type Config struct {
 	MemberOf []string
 	// Referrals is ReferralsIncomplete (also when empty) or ReferralsIgnore.
 	Referrals string
+	// Incremental is IncrementalAuto (also when empty), IncrementalSyncrepl,
+	// IncrementalUSN or IncrementalOff.
+	Incremental string
+	// FullReadEvery is the longest time between full reads; zero means
+	// DefaultFullReadEvery.
+	FullReadEvery time.Duration
 	// ActiveDirectory makes MemberOf match nested groups too, through AD's
 	// in-chain matching rule.
 	ActiveDirectory bool
@@ -180,6 +205,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Scope == "" {
 		c.Scope = ScopeSub
+	}
+	if c.Incremental == "" {
+		c.Incremental = IncrementalAuto
+	}
+	if c.FullReadEvery == 0 {
+		c.FullReadEvery = DefaultFullReadEvery
 	}
 	if c.Referrals == "" {
 		c.Referrals = ReferralsIncomplete

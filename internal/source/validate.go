@@ -78,6 +78,14 @@ func (c Config) validateSearch(ps *validate.Problems) {
 	if c.Referrals != ReferralsIncomplete && c.Referrals != ReferralsIgnore {
 		ps.Add("ldap.referrals", "must be %s or %s", ReferralsIncomplete, ReferralsIgnore)
 	}
+	switch c.Incremental {
+	case "", IncrementalAuto, IncrementalSyncrepl, IncrementalUSN, IncrementalOff:
+	default:
+		ps.Add("ldap.incremental", "must be %s, %s, %s or %s", IncrementalAuto, IncrementalSyncrepl, IncrementalUSN, IncrementalOff)
+	}
+	if c.FullReadEvery < 0 {
+		ps.Add("ldap.fullReadEvery", "must not be negative")
+	}
 	if len(c.BaseDNs) == 0 {
 		ps.Add("ldap.users.baseDNs", "must list at least one base DN")
 	}
