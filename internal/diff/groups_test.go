@@ -155,3 +155,29 @@ func TestPlanGroups(t *testing.T) {
 		}
 	})
 }
+
+// A skipped user still named by a group resolves (present, not eligible);
+// a group back from a missing spell has its grace clock reset; groups of
+// one name order by id.
+func TestPlanGroupsEdges(t *testing.T) {
+	users, known := population(2)
+	skipped := []identity.Skipped{{DN: "uid=gone,ou=people,dc=corp", ID: "skipped-user", Reason: identity.SkipNoEmail}}
+	m := NewMembers(users, skipped, known)
+	g := identity.Group{ID: "g1", Name: "same", MemberDNs: []string{users[0].DN, "UID=gone,ou=people,dc=corp"}}
+	g2 := identity.Group{ID: "g0", Name: "same"}
+	k := identity.LinkedGroup{ID: "g1", SCIMID: "o1", Name: "same", Status: identity.GroupActive, Origin: identity.OriginCreated,
+		Members: []string{"id000", "skipped-user"}, FirstMissingAt: t0.Add(-time.Hour), MissingRuns: 1}
+	p := PlanGroups(GroupInput{Read: GroupRead{Enabled: true, Groups: []identity.Group{g, g2}}, Known: map[string]identity.LinkedGroup{"g1": k},
+		Members: m, LastGood: -1, Now: t0}, GroupPolicy{MaxDeletions: 5, MaxRemovalPercent: 100, Delete: true})
+	if p.Unchanged != 1 || len(p.Unresolved) != 0 || len(p.Marks) != 1 || !p.Marks[0].FirstMissingAt.IsZero() {
+		t.Errorf("unchanged %d, unresolved %v, marks %+v", p.Unchanged, p.Unresolved, p.Marks)
+	}
+	if len(p.Create) != 1 || p.Create[0].Group.ID != "g0" {
+		t.Errorf("creates %+v", p.Create)
+	}
+	two := PlanGroups(GroupInput{Read: GroupRead{Enabled: true, Groups: []identity.Group{{ID: "b", Name: "x"}, {ID: "a", Name: "x"}}}, Members: m, LastGood: -1, Now: t0},
+		GroupPolicy{MaxDeletions: 5, MaxRemovalPercent: 100})
+	if two.Create[0].Group.ID != "a" {
+		t.Errorf("groups of one name not ordered by id: %+v", two.Create)
+	}
+}
