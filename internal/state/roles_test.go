@@ -170,7 +170,7 @@ func TestAppRoleLeastPrivilege(t *testing.T) {
 		"sync_runs": "SELECT,INSERT,UPDATE,DELETE", "later": "SELECT,INSERT,UPDATE,DELETE",
 		"schema_migrations": "SELECT", "audit_events": "SELECT,INSERT",
 		"held_operations": "SELECT,INSERT,UPDATE,DELETE", "skipped_entries": "SELECT,INSERT,UPDATE,DELETE",
-		"groups": "SELECT,INSERT,UPDATE,DELETE",
+		"groups": "SELECT,INSERT,UPDATE,DELETE", "read_cursors": "SELECT,INSERT,UPDATE,DELETE",
 	}
 	rows, err := admin.pool.Query(ctx, `
 		SELECT c.relname, c.relowner = r.oid,

@@ -28,9 +28,50 @@ type pushed struct {
 // directory id, in one streaming query. Times come back in UTC, to the
 // microsecond PostgreSQL keeps; an empty attribute map comes back nil.
 func (s *Store) LoadUsers(ctx context.Context) (map[string]identity.Linked, error) {
+	return s.queryUsers(ctx, `SELECT `+userColumns+` FROM users`)
+}
+
+// LoadChangedUsers returns, for an incremental run, only the users it can
+// concern: those with the given directory ids (the changed and deleted
+// entries), those still marked missing (their grace clock runs on), and,
+// apart, the active users holding any of the given userNames (so that a
+// changed entry cannot take another's email). Its cost follows the change,
+// not the directory.
+func (s *Store) LoadChangedUsers(ctx context.Context, ids, userNames []string) (changed, holders map[string]identity.Linked, err error) {
+	changed, err = s.queryUsers(ctx, `SELECT `+userColumns+` FROM users
+		WHERE ldap_id = ANY($1) OR (status = 'active' AND first_missing_at IS NOT NULL)`, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	holders, err = s.queryUsers(ctx, `SELECT `+userColumns+` FROM users
+		WHERE status = 'active' AND lower(user_name) = ANY($1) AND NOT ldap_id = ANY($2)`, userNames, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	return changed, holders, nil
+}
+
+// CountActiveUsers counts the active linked users, for the deprovision
+// caps of a run that loaded only some of them.
+func (s *Store) CountActiveUsers(ctx context.Context) (int, error) {
+	ctx, cancel := withTimeout(ctx, queryTimeout)
+	defer cancel()
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM users WHERE status = 'active'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count active users: %w", err)
+	}
+	return n, nil
+}
+
+const userColumns = `ldap_id, scim_id, pushed, content_hash, status, origin, first_missing_at, missing_runs`
+
+// queryUsers streams the users a query selects (userColumns), keyed by
+// directory id. Times come back in UTC; an empty attribute map comes back
+// nil.
+func (s *Store) queryUsers(ctx context.Context, q string, args ...any) (map[string]identity.Linked, error) {
 	ctx, cancel := withTimeout(ctx, bulkTimeout)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT ldap_id, scim_id, pushed, content_hash, status, origin, first_missing_at, missing_runs FROM users`)
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("load users: %w", err)
 	}
