@@ -73,6 +73,17 @@ type Input struct {
 	// Refused lists the operations Omni refused for good, by directory id.
 	Refused map[string]Refusal
 	Now     time.Time
+
+	// Partial marks an incremental read: Read holds only what changed,
+	// Known only the users it concerns (see Options.Partial), Deleted the
+	// ids gone, Holders the holders of the changed emails; SourceCount and
+	// ActiveLinked stand in for the counts a full read and a full state
+	// would give.
+	Partial      bool
+	Deleted      map[string]bool
+	Holders      map[string]identity.Linked
+	SourceCount  int
+	ActiveLinked int
 }
 
 // Decision is what a run is to do, and why it holds back what it holds
@@ -98,7 +109,11 @@ func Decide(in Input, p Policy) Decision {
 	users, skipped := keepLinkedHolders(in.Read.Users, in.Read.Skipped, in.Known)
 	read := Read{Users: users, Skipped: skipped, Incomplete: in.Read.Incomplete}
 	present, holdMissing := presentSkipped(skipped, in.Known)
-	trips := sourceGuards(read, in.Known, in.LastGood, p)
+	count, active := len(users), activeLinked(in.Known)
+	if in.Partial {
+		count, active = in.SourceCount, in.ActiveLinked
+	}
+	trips := sourceGuards(read, count, active, in.LastGood, p)
 	plan := Compute(users, in.Known, Options{
 		Now:                  in.Now,
 		DeprovisionAfter:     p.DeprovisionAfter,
@@ -106,6 +121,9 @@ func Decide(in Input, p Policy) Decision {
 		TrustAbsence:         len(trips) == 0,
 		Present:              present,
 		HoldMissing:          holdMissing,
+		Partial:              in.Partial,
+		Deleted:              in.Deleted,
+		Holders:              in.Holders,
 	})
 	blockRefused(&plan, in.Refused, in.Now)
 	holdProtected(&plan, p.Protected)
@@ -117,7 +135,7 @@ func Decide(in Input, p Policy) Decision {
 		}
 		plan.Deprovision = nil
 	}
-	if trip := capGuard(len(plan.Deprovision), activeLinked(in.Known), p); trip != "" {
+	if trip := capGuard(len(plan.Deprovision), active, p); trip != "" {
 		if p.AllowMassDeprovision {
 			d.Overrides = append(d.Overrides, trip)
 		} else {

@@ -385,3 +385,30 @@ func TestDecideOwnedAttributes(t *testing.T) {
 		t.Errorf("a nil owned list owns every key: %v", got)
 	}
 }
+
+// An incremental read: only what changed is read and only the users it
+// concerns are known; an unchanged user is left alone, a deleted one goes,
+// a missing one's clock runs on, a new entry cannot take a holder's email,
+// and the counts for the guards and caps come from the input.
+func TestDecidePartial(t *testing.T) {
+	users, k := population(4) // id000 unchanged, id001 deleted, id002 missing earlier, id003 holds an email
+	missing := k["id002"]
+	missing.FirstMissingAt, missing.MissingRuns = t0.Add(-time.Hour), 1
+	changed := map[string]identity.Linked{"id000": k["id000"], "id001": k["id001"], "id002": missing}
+	holders := map[string]identity.Linked{"id003": k["id003"]}
+	newcomer := user("new", users[3].UserName)
+	in := Input{Read: Read{Users: []identity.User{newcomer}}, Known: changed, LastGood: 100, Now: t0,
+		Partial: true, Deleted: map[string]bool{"id001": true}, Holders: holders, SourceCount: 99, ActiveLinked: 100}
+	d := Decide(in, with2(safe, func(p *Policy) { p.MaxDeprovisionPercent = 5 }))
+	if names(d.Plan.Deprovision) != "u001@corp.example,u002@corp.example" || len(d.Trips) != 0 {
+		t.Errorf("deprovisions %q, trips %v", names(d.Plan.Deprovision), d.Trips)
+	}
+	if len(d.Plan.Blocked) != 1 || d.Plan.Blocked[0].User.ID != "new" || len(d.Plan.Create) != 0 {
+		t.Errorf("blocked %+v creates %+v", d.Plan.Blocked, d.Plan.Create)
+	}
+	// The counts stand in for a full read's: 80 of a last good 100 trips.
+	in.SourceCount = 80
+	if d := Decide(in, safe); len(d.Trips) == 0 || len(d.Plan.Deprovision) != 0 {
+		t.Errorf("an implausible count: trips %v, deprovisions %q", d.Trips, names(d.Plan.Deprovision))
+	}
+}

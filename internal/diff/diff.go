@@ -91,6 +91,15 @@ type Options struct {
 	// this run (an entry was skipped that matches no linked user, so it may
 	// be any of them): every "not in directory" deprovision is held.
 	HoldMissing string
+	// Partial says desired holds only the entries that changed since the
+	// last read, and known only the users they concern: a known user not
+	// in desired is gone only when Deleted says so, or when it was already
+	// missing (its grace clock runs on); any other is unchanged.
+	Partial bool
+	Deleted map[string]bool
+	// Holders are active linked users beyond known that hold emails the
+	// changed entries carry, so that no change takes another's email.
+	Holders map[string]identity.Linked
 }
 
 // Plan is the outcome of planning.
@@ -128,6 +137,11 @@ func Compute(desired []identity.User, known map[string]identity.Linked, opts Opt
 	var p Plan
 	seen := make(map[string]bool, len(desired))
 	holders := activeUserNames(known)
+	for _, h := range opts.Holders {
+		if h.Status == identity.StatusActive {
+			holders[h.UserName] = h
+		}
+	}
 	for _, u := range desired {
 		seen[u.ID] = true
 		k, linked := known[u.ID]
@@ -168,6 +182,9 @@ func Compute(desired []identity.User, known map[string]identity.Linked, opts Opt
 	for id, k := range known {
 		if seen[id] || k.Status != identity.StatusActive {
 			continue
+		}
+		if opts.Partial && !opts.Deleted[id] && k.FirstMissingAt.IsZero() && k.MissingRuns == 0 {
+			continue // unchanged since the last read
 		}
 		if why, ok := opts.Present[id]; ok {
 			// In the directory, only unmappable: present, so the grace

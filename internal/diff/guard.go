@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
-
-	"github.com/syncd-dev/syncd/internal/identity"
 )
 
 // sourceGuards says why this run's directory result must not be read as
@@ -17,13 +15,12 @@ import (
 // lastGood is the last good run's in-scope count, or -1 when there was none.
 // The fraction is rounded down to whole users, so that one departure from a
 // small directory is not taken for a broken read.
-func sourceGuards(res Read, known map[string]identity.Linked, lastGood int, s Policy) []string {
+func sourceGuards(res Read, n, active, lastGood int, s Policy) []string {
 	var trips []string
 	if res.Incomplete != "" {
 		trips = append(trips, "directory search incomplete: "+res.Incomplete)
 	}
-	n := len(res.Users)
-	if n == 0 && activeLinked(known) > 0 {
+	if n == 0 && active > 0 {
 		trips = append(trips, "directory returned no users in scope")
 	}
 	if lastGood > 0 && n > 0 && float64(n) < math.Floor(s.MinSourceFraction*float64(lastGood)) {
