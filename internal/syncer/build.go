@@ -41,6 +41,8 @@ type Wiring struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// OnKeyRefused is told when Omni refuses one of the API keys.
 	OnKeyRefused func(position int, err error)
+	// FullRead reads the directory in full this run (--full).
+	FullRead bool
 }
 
 // Build wires a ready Syncer from the configuration: the directory source,
@@ -74,6 +76,8 @@ func Build(cfg *config.Config, w Wiring) (*Syncer, error) {
 		DryRun:      w.DryRun,
 		Trigger:     trigger,
 		OpTimeout:   cfg.SCIM.MaxElapsed.D() + cfg.SCIM.Timeout.D(),
+		FullRead:      w.FullRead,
+		FullReadEvery: fullReadEvery(cfg),
 		Groups: GroupOptions{
 			Delete:            cfg.SCIM.GroupDeprovision != "none",
 			MaxDeletions:      cfg.Safety.MaxGroupDeletionsPerRun,
@@ -153,4 +157,12 @@ func NewSink(cfg *config.Config, w Wiring) (*sink.Client, error) {
 		}
 	}
 	return sink.New(sc)
+}
+
+// fullReadEvery is ldap.fullReadEvery, or its default.
+func fullReadEvery(cfg *config.Config) time.Duration {
+	if d := cfg.LDAP.FullReadEvery.D(); d > 0 {
+		return d
+	}
+	return source.DefaultFullReadEvery
 }

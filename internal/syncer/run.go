@@ -58,6 +58,9 @@ type run struct {
 	// lower-cased name, listed once when a create needs it.
 	knownGroups map[string]identity.LinkedGroup
 	groupRead   diff.GroupRead
+	// read is the run's directory read; its cursor is saved when the run
+	// ends with nothing held back.
+	read *read
 	groupsMu    sync.Mutex
 	omniByName  map[string]sink.Group
 }
@@ -84,18 +87,34 @@ func (r *run) do(ctx context.Context) error {
 	}
 	r.stored, r.rep.RunID = &stored, stored.ID
 
-	res, err := r.source.Read(ctx)
+	gs, groupsOn := r.source.(GroupSource)
+	groupsOn = groupsOn && gs.GroupsEnabled()
+	rd, err := r.readUsers(ctx, groupsOn)
 	if err != nil {
-		return fmt.Errorf("read directory: %w", err)
+		return err
 	}
+	res := rd.res
+	r.read = rd
 	r.sourceRead = true
-	r.rep.Entries, r.rep.Incomplete = res.Entries, res.Incomplete
+	r.rep.Entries, r.rep.Incomplete, r.rep.Incremental = res.Entries, res.Incomplete, rd.partial
 	r.metrics.observeSource(res)
 	groupRead := r.readGroups(ctx)
 	r.rep.GroupsEnabled, r.rep.GroupSkipped = groupRead.Enabled, groupRead.Skipped
 	r.groupRead = groupRead
 
-	known, lastGood, err := r.loadKnown(ctx, res.Users)
+	var (
+		known, holders map[string]identity.Linked
+		lastGood       int
+		active         int
+	)
+	if rd.partial {
+		known, holders, active, err = r.loadPartial(ctx, rd)
+		if err == nil {
+			lastGood, err = r.lastGood(ctx)
+		}
+	} else {
+		known, lastGood, err = r.loadKnown(ctx, res.Users)
+	}
 	if err != nil {
 		return err
 	}
@@ -113,6 +132,12 @@ func (r *run) do(ctx context.Context) error {
 		LastGood: lastGood,
 		Refused:  refused,
 		Now:      r.now,
+
+		Partial:      rd.partial,
+		Deleted:      rd.deleted,
+		Holders:      holders,
+		SourceCount:  rd.count,
+		ActiveLinked: active,
 	}, r.policy())
 	plan, trips := d.Plan, d.Trips
 	for _, o := range d.Overrides {
@@ -120,6 +145,9 @@ func (r *run) do(ctx context.Context) error {
 		r.log.Warn().Str("guard", o).Msg("deprovision cap overridden by --allow-mass-deprovision")
 	}
 	r.rep.InScope, r.rep.Skipped = len(d.Users), d.Skipped
+	if rd.partial {
+		r.rep.InScope = rd.count
+	}
 	if r.rep.Skipped == nil {
 		r.rep.Skipped = []identity.Skipped{}
 	}
@@ -247,6 +275,18 @@ func (r *run) policy() diff.Policy {
 // loadKnown returns the linked users and the last good run's size. Without
 // a database (dry run only) it matches the directory to a listing of Omni
 // users by userName instead.
+// lastGood is the last good run's count of users in scope, -1 if none.
+func (r *run) lastGood(ctx context.Context) (int, error) {
+	last, ok, err := r.store.LastGoodRun(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("load last good run: %w", err)
+	}
+	if !ok {
+		return -1, nil
+	}
+	return last.SourceCount, nil
+}
+
 func (r *run) loadKnown(ctx context.Context, users []identity.User) (map[string]identity.Linked, int, error) {
 	if !r.fromOmni {
 		known, err := r.store.LoadUsers(ctx)

@@ -30,6 +30,10 @@ type stateReader interface {
 	HeldOps(ctx context.Context) (map[string]state.HeldOp, error)
 	LoadGroups(ctx context.Context) (map[string]identity.LinkedGroup, error)
 	LastGoodGroupCount(ctx context.Context) (int, bool, error)
+	LoadCursor(ctx context.Context, name string) (state.Cursor, bool, error)
+	LoadChangedUsers(ctx context.Context, ids, userNames []string) (changed, holders map[string]identity.Linked, err error)
+	CountActiveUsers(ctx context.Context) (int, error)
+	ActiveUserIDs(ctx context.Context) ([]string, error)
 }
 
 // journal records each write before it is sent and completes it, with the
@@ -58,6 +62,7 @@ type marker interface {
 	ReleaseHeldOps(ctx context.Context, ldapIDs ...string) error
 	SetGroupMissing(ctx context.Context, marks []state.MissingMark) error
 	DropMemberships(ctx context.Context, userIDs []string) error
+	SaveCursor(ctx context.Context, c state.Cursor) error
 }
 
 var _ Store = (*state.Store)(nil)
@@ -116,6 +121,36 @@ func (d *dryStore) LastGoodGroupCount(ctx context.Context) (int, bool, error) {
 	}
 	return d.Store.LastGoodGroupCount(ctx)
 }
+
+func (d *dryStore) LoadCursor(ctx context.Context, name string) (state.Cursor, bool, error) {
+	if d.empty {
+		return state.Cursor{}, false, nil
+	}
+	return d.Store.LoadCursor(ctx, name)
+}
+
+func (d *dryStore) LoadChangedUsers(ctx context.Context, ids, names []string) (map[string]identity.Linked, map[string]identity.Linked, error) {
+	if d.empty {
+		return map[string]identity.Linked{}, map[string]identity.Linked{}, nil
+	}
+	return d.Store.LoadChangedUsers(ctx, ids, names)
+}
+
+func (d *dryStore) CountActiveUsers(ctx context.Context) (int, error) {
+	if d.empty {
+		return 0, nil
+	}
+	return d.Store.CountActiveUsers(ctx)
+}
+
+func (d *dryStore) ActiveUserIDs(ctx context.Context) ([]string, error) {
+	if d.empty {
+		return nil, nil
+	}
+	return d.Store.ActiveUserIDs(ctx)
+}
+
+func (d *dryStore) SaveCursor(context.Context, state.Cursor) error { return nil }
 
 func (d *dryStore) PendingOps(context.Context) ([]state.Op, error) { return nil, nil }
 func (d *dryStore) CompleteGroupOp(context.Context, state.Op, *identity.LinkedGroup, state.AuditEvent) error {

@@ -73,6 +73,11 @@ type Options struct {
 	OpTimeout time.Duration
 	// Groups tunes group sync.
 	Groups GroupOptions
+	// FullRead makes the run read the directory in full even when an
+	// incremental mechanism could read only what changed; FullReadEvery is
+	// the longest time between full reads.
+	FullRead      bool
+	FullReadEvery time.Duration
 }
 
 // GroupOptions are the group settings that are not part of the users'
@@ -157,6 +162,8 @@ type Report struct {
 	// the group entries read and GroupSkipped those that could not be
 	// mapped.
 	GroupsEnabled bool
+	// Incremental says the run read only what changed since the last.
+	Incremental bool
 	Groups        diff.GroupPlan
 	GroupEntries  int
 	GroupSkipped  []identity.Skipped
@@ -237,6 +244,13 @@ func (s *Syncer) Run(ctx context.Context) (*Report, error) {
 	}
 	defer release()
 	err = r.do(ctx)
+	if err == nil && ctx.Err() == nil && r.read != nil && r.read.cursor != nil {
+		// Only a run that held nothing back and failed nothing moves the
+		// position on: otherwise the next run reads the same changes again.
+		if serr := r.store.SaveCursor(context.WithoutCancel(ctx), *r.read.cursor); serr != nil {
+			err = fmt.Errorf("save where the next read resumes: %w", serr)
+		}
+	}
 	rep.Duration = s.now().Sub(start)
 	if err != nil && rep.Error == "" {
 		rep.Error = err.Error()

@@ -1,0 +1,192 @@
+package syncer
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/syncd-dev/syncd/internal/identity"
+	"github.com/syncd-dev/syncd/internal/source"
+	"github.com/syncd-dev/syncd/internal/state"
+)
+
+// IncrementalSource can read only what changed since a stored position.
+type IncrementalSource interface {
+	// IncrementalMode says which mechanism reads changes (syncrepl or
+	// usn), or "" for none, and why.
+	IncrementalMode(ctx context.Context) (mechanism, reason string)
+	// ReadIncremental reads the changes since cookie (nil: from the start,
+	// which for syncrepl is a full read) and returns them with the cookie
+	// to resume from.
+	ReadIncremental(ctx context.Context, mechanism string, cookie []byte) (*source.Delta, []byte, error)
+}
+
+// cursorName names the users' read cursor in state.
+const cursorName = "users"
+
+// read is one run's directory read, in full or incremental.
+type read struct {
+	res *source.Result
+	// partial: res holds only what changed; deleted are the ids gone.
+	partial bool
+	deleted map[string]bool
+	// count is the users in scope: counted by a full read, carried forward
+	// by an incremental one.
+	count int
+	// cursor is where the next run resumes, saved only if this run ends
+	// with nothing held back or failed.
+	cursor *state.Cursor
+	why    string
+}
+
+// readUsers reads the users: only what changed when an incremental
+// mechanism is on, a cursor is stored and fresh, group sync is off (its
+// members need every user), and no full read was asked for; in full
+// otherwise. A full read through syncrepl is its initial refresh, so the
+// cookie that follows it is exact.
+func (r *run) readUsers(ctx context.Context, groupsOn bool) (*read, error) {
+	is, ok := r.source.(IncrementalSource)
+	if !ok || r.fromOmni || r.opts.DryRun && r.store == nil {
+		return r.fullRead(ctx, "", nil)
+	}
+	mech, why := is.IncrementalMode(ctx)
+	if mech == "" {
+		return r.fullRead(ctx, "", nil)
+	}
+	if groupsOn {
+		return r.fullRead(ctx, "", nil)
+	}
+	cur, have, err := r.store.LoadCursor(ctx, cursorName)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case r.opts.FullRead:
+		why = "a full read was asked for"
+	case !have || cur.Mechanism != mech:
+		why = "no position stored for " + mech
+	case r.now.Sub(cur.FullReadAt) >= r.opts.FullReadEvery:
+		why = fmt.Sprintf("the last full read is older than ldap.fullReadEvery (%s)", r.opts.FullReadEvery)
+	default:
+		delta, cookie, err := is.ReadIncremental(ctx, mech, cur.Cookie)
+		if err != nil {
+			return nil, fmt.Errorf("read directory changes (%s): %w", mech, err)
+		}
+		if delta.FullReadNeeded {
+			r.log.Info().Str("mechanism", mech).Msg("the directory cannot say what changed; reading in full")
+			return r.fullWith(ctx, is, mech, "the directory asked for a full read")
+		}
+		return r.incremental(ctx, mech, cur, delta, cookie)
+	}
+	return r.fullWith(ctx, is, mech, why)
+}
+
+// fullWith reads in full and takes the mechanism's position, so the next run
+// can read only what changed.
+func (r *run) fullWith(ctx context.Context, is IncrementalSource, mech, why string) (*read, error) {
+	delta, cookie, err := is.ReadIncremental(ctx, mech, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read directory (%s): %w", mech, err)
+	}
+	cur := &state.Cursor{Name: cursorName, Mechanism: mech, Cookie: cookie, FullReadAt: r.now}
+	if delta.FullReadNeeded {
+		// usn: the position is the DC's; the entries come from a full read.
+		return r.fullRead(ctx, why, cur)
+	}
+	res := &source.Result{Users: delta.Users, Skipped: delta.Skipped, Incomplete: delta.Incomplete, Entries: delta.Entries}
+	return r.finishFull(res, why, cur), nil
+}
+
+func (r *run) fullRead(ctx context.Context, why string, cur *state.Cursor) (*read, error) {
+	res, err := r.source.Read(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read directory: %w", err)
+	}
+	return r.finishFull(res, why, cur), nil
+}
+
+func (r *run) finishFull(res *source.Result, why string, cur *state.Cursor) *read {
+	if cur != nil {
+		cur.SourceCount = len(res.Users)
+		if res.Incomplete != "" {
+			cur = nil // an incomplete read is no baseline
+		}
+	}
+	return &read{res: res, count: len(res.Users), cursor: cur, why: why}
+}
+
+// incremental turns a delta into the run's read. Deleted ids include, after
+// a present phase, every active linked user the server did not name.
+func (r *run) incremental(ctx context.Context, mech string, cur state.Cursor, delta *source.Delta, cookie []byte) (*read, error) {
+	if delta.Incomplete != "" {
+		return nil, fmt.Errorf("read directory changes (%s): incomplete (%s); nothing changed and the old position is kept", mech, delta.Incomplete)
+	}
+	deleted := make(map[string]bool, len(delta.Deleted))
+	for _, id := range delta.Deleted {
+		deleted[id] = true
+	}
+	if delta.PresentPhase {
+		present := make(map[string]bool, len(delta.Present)+len(delta.Users))
+		for _, id := range delta.Present {
+			present[id] = true
+		}
+		for _, u := range delta.Users {
+			present[u.ID] = true
+		}
+		ids, err := r.store.ActiveUserIDs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			if !present[id] {
+				deleted[id] = true
+			}
+		}
+	}
+	res := &source.Result{Users: delta.Users, Skipped: delta.Skipped, Entries: delta.Entries}
+	next := cur
+	next.Cookie = cookie
+	return &read{res: res, partial: true, deleted: deleted, cursor: &next, count: cur.SourceCount}, nil
+}
+
+// loadPartial loads the users an incremental read concerns and carries the
+// source count forward: entries new to state come in, linked ones deleted go.
+func (r *run) loadPartial(ctx context.Context, rd *read) (known, holders map[string]identity.Linked, active int, err error) {
+	ids := make([]string, 0, len(rd.res.Users)+len(rd.deleted)+len(rd.res.Skipped))
+	names := make([]string, 0, len(rd.res.Users))
+	for _, u := range rd.res.Users {
+		ids, names = append(ids, u.ID), append(names, u.UserName)
+	}
+	for id := range rd.deleted {
+		ids = append(ids, id)
+	}
+	for _, sk := range rd.res.Skipped {
+		if sk.ID != "" {
+			ids = append(ids, sk.ID)
+		}
+	}
+	slices.Sort(ids)
+	known, holders, err = r.store.LoadChangedUsers(ctx, slices.Compact(ids), names)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("load state: %w", err)
+	}
+	active, err = r.store.CountActiveUsers(ctx)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	for _, u := range rd.res.Users {
+		if _, linked := known[u.ID]; !linked {
+			rd.count++
+		}
+	}
+	for id := range rd.deleted {
+		if k, ok := known[id]; ok && k.Status == identity.StatusActive {
+			rd.count--
+		}
+	}
+	rd.count = max(rd.count, 0)
+	if rd.cursor != nil {
+		rd.cursor.SourceCount = rd.count
+	}
+	return known, holders, active, nil
+}
