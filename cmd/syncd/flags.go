@@ -44,6 +44,7 @@ func splitCommand(args []string) (string, []string, error) {
 type flags struct {
 	config, output, user            string
 	once, dryRun, allowMass, verify bool
+	full                            bool
 	since                           time.Duration
 	run                             int64
 }
@@ -65,6 +66,7 @@ func parseFlags(cmd string, args []string, stderr io.Writer) (*flags, error) {
 		fs.BoolVar(&f.dryRun, "dry-run", false, "plan only: send nothing to Omni and change no state (implies --once)")
 		fs.StringVar(&f.output, "output", "text", "plan output with --once: text or json")
 		fs.BoolVar(&f.allowMass, "allow-mass-deprovision", false, "let this run exceed the deprovision caps (audited)")
+		fs.BoolVar(&f.full, "full", false, "read the whole directory this run, even when only changes could be read")
 	case "audit":
 		fs.DurationVar(&f.since, "since", 24*time.Hour, "events newer than this")
 		fs.StringVar(&f.user, "user", "", "only events for this userName")

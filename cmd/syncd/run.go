@@ -112,14 +112,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *dryRun {
 		*once = true
 	}
-	return syncCmd(ctx, cfg, log, stdout, syncFlags{once: *once, dryRun: *dryRun, json: *output == "json", allowMass: *allowMass})
+	return syncCmd(ctx, cfg, log, stdout, syncFlags{once: *once, dryRun: *dryRun, json: *output == "json", allowMass: *allowMass, full: f.full})
 }
 
 // stopRequested is logged as soon as the sync command is told to stop.
 const stopRequested = "stop requested; letting the request in flight finish"
 
 type syncFlags struct {
-	once, dryRun, json, allowMass bool
+	once, dryRun, json, allowMass, full bool
 }
 
 func syncCmd(ctx context.Context, cfg *config.Config, log zerolog.Logger, stdout io.Writer, f syncFlags) error {
@@ -139,7 +139,7 @@ func syncCmd(ctx context.Context, cfg *config.Config, log zerolog.Logger, stdout
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	w := syncer.Wiring{Log: log, DryRun: f.dryRun, AllowMassDeprovision: f.allowMass, UserAgent: "syncd/" + version}
+	w := syncer.Wiring{Log: log, DryRun: f.dryRun, AllowMassDeprovision: f.allowMass, FullRead: f.full, UserAgent: "syncd/" + version}
 	if reg != nil {
 		w.Registry, w.Trigger = reg, "schedule"
 	}
