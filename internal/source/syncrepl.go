@@ -63,6 +63,14 @@ func (d *Directory) SyncreplSupported(ctx context.Context) (bool, string) {
 	return false, fmt.Sprintf("the server does not offer the content synchronisation control %s (on OpenLDAP: the syncprov overlay)", ldap.ControlTypeSyncRequest)
 }
 
+// syncSearch is the users' search as syncrepl runs it, with the key its
+// cookies are sealed with.
+func (d *Directory) syncSearch() (base string, attrs []string, key string) {
+	base = d.baseDNs[0]
+	attrs = appendAttr(slices.Clone(d.users.attrs), syncreplIDAttribute)
+	return base, attrs, searchKey(base, d.users.scope, d.users.filter, attrs)
+}
+
 // timeLimit is the server-side time limit of a search, in whole seconds.
 func (d *Directory) timeLimit() int {
 	return max(int(d.timeout/time.Second), 1)
@@ -83,37 +91,51 @@ func (d *Directory) timeLimit() int {
 //     gone (deleted, moved out of the base, or no longer matching the
 //     filter);
 //   - e-syncRefreshRequired, or a cookie the server refuses: FullReadNeeded;
-//   - Cookie: the last cookie the server sent, in whatever message; the one
-//     passed in when it sent none.
+//   - Cookie: the last cookie the server sent, in whatever message (the one
+//     passed in when nothing changed), sealed with the search it belongs to
+//     (see sealCookie).
 //
 // Errors and Incomplete follow Read: an error when nothing could be read,
 // Incomplete once entries have arrived. An incomplete delta keeps Users and
 // Skipped (creates and updates are safe) but drops Deleted and Present, and
 // returns the old cookie, since a part of a refresh says nothing about what is
-// gone. A configuration syncrepl cannot serve returns ErrSyncreplUnsupported.
+// gone. A configuration syncrepl cannot serve returns ErrSyncreplUnsupported;
+// a cookie sealed for another search (base DN, scope, filter or attributes
+// changed since) gives FullReadNeeded without asking the server.
 func (d *Directory) ReadSyncrepl(ctx context.Context, cookie []byte) (*Delta, error) {
 	if p := d.syncreplProblem(); p != "" {
 		return nil, fmt.Errorf("%w: %s", ErrSyncreplUnsupported, p)
 	}
+	base, attrs, key := d.syncSearch()
+	var server []byte
+	if len(cookie) > 0 {
+		var why string
+		if server, why = openCookie(cookie, key); why != "" {
+			d.log.Info().Str("base", base).Str("why", why).Msg("syncrepl cookie not usable: full read needed")
+			return &Delta{FullReadNeeded: true}, nil
+		}
+	}
+
 	start := time.Now()
 	conn, err := d.connect(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-
-	base := d.baseDNs[0]
 	// A fresh request every call: Syncrepl appends its control to it.
 	req := ldap.NewSearchRequest(base, d.users.scope, ldap.NeverDerefAliases, 0, d.timeLimit(), false,
-		d.users.filter, appendAttr(slices.Clone(d.users.attrs), syncreplIDAttribute), nil)
-	resp := conn.Syncrepl(ctx, req, searchBuffer, ldap.SyncRequestModeRefreshOnly, cookie, false)
+		d.users.filter, attrs, nil)
+	resp := conn.Syncrepl(ctx, req, searchBuffer, ldap.SyncRequestModeRefreshOnly, server, false)
 	r := newRefresh(d)
 	for resp.Next() {
 		r.handle(resp)
 	}
-	delta, err := r.finish(ctx, conn, base, cookie, resp.Err())
+	delta, err := r.finish(ctx, conn, base, server, resp.Err())
 	if err != nil {
 		return nil, err
+	}
+	if len(delta.Cookie) > 0 {
+		delta.Cookie = sealCookie(key, delta.Cookie)
 	}
 	d.logSyncrepl(start, len(cookie) > 0, delta)
 	return delta, nil
@@ -271,7 +293,15 @@ func (r *refresh) finish(ctx context.Context, conn *ldap.Conn, base string, cook
 	}
 	delta.Cookie = r.cookie
 	if len(delta.Cookie) == 0 {
-		// Nothing new to resume from: the old position still holds.
+		if len(cookie) > 0 && (r.entries > 0 || len(r.deleted) > 0 || len(r.present) > 0) {
+			// Changes without a cookie to resume after them: OpenLDAP
+			// answers so when it could not parse the cookie and sent its
+			// whole content as adds, with no word of what was deleted.
+			r.d.log.Info().Str("base", base).Msg("syncrepl: changes sent without a cookie, the server did not resume from ours: full read needed")
+			return &Delta{FullReadNeeded: true}, nil
+		}
+		// Nothing changed (OpenLDAP then sends no cookie): the old
+		// position still holds.
 		delta.Cookie = cookie
 	}
 	return delta, nil
