@@ -90,7 +90,8 @@ func (d *Directory) timeLimit() int {
 //     changed ones included; whatever the caller knows and is not in it is
 //     gone (deleted, moved out of the base, or no longer matching the
 //     filter);
-//   - e-syncRefreshRequired, or a cookie the server refuses: FullReadNeeded;
+//   - e-syncRefreshRequired, a cookie the server refuses, or one it
+//     ignores (changes sent without a new cookie): FullReadNeeded;
 //   - Cookie: the last cookie the server sent, in whatever message (the one
 //     passed in when nothing changed), sealed with the search it belongs to
 //     (see sealCookie).
