@@ -81,6 +81,10 @@ type Options struct {
 	// The default rules let the root DN do anything and any authenticated
 	// user read everything but passwords.
 	Config string
+	// SyncprovSessionlog, when positive, keeps a syncprov session log of
+	// that many operations, so that a syncrepl refresh from a recent cookie
+	// can be answered with deletes rather than a present phase.
+	SyncprovSessionlog int
 }
 
 // Server is a running slapd, or an external server named by
@@ -92,6 +96,8 @@ type Server struct {
 	RootPassword string
 
 	dir      string
+	slapd    string // binary and config, kept for Restart
+	conf     string
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	stderr   *tailBuffer
@@ -163,9 +169,14 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("load ldif with slapadd: %w: %s", err, lastLines(out, 5))
 	}
 
+	s.slapd, s.conf = slapd, conf
 	// The free port can be taken between asking and binding; try again.
 	for attempt := 0; ; attempt++ {
-		err = s.run(ctx, slapd, conf)
+		port, perr := testenv.FreePort()
+		if perr != nil {
+			return nil, perr
+		}
+		err = s.run(ctx, port)
 		if err == nil || attempt == 2 || !errors.Is(err, errExited) {
 			break
 		}
@@ -222,10 +233,15 @@ func (s *Server) writeFiles(opts Options) (string, error) {
 	fmt.Fprintf(&b, "suffix %s\nrootdn %s\nrootpw %s\ndirectory %s\n",
 		quote(s.Suffix), quote(s.RootDN), s.RootPassword, db)
 	b.WriteString("dbnosync\n")
-	for _, ix := range []string{"objectClass eq", "entryUUID eq", "uid eq", "mail eq", "cn eq", "member eq", "memberOf eq"} {
+	// syncprov looks entries up by entryCSN and entryUUID.
+	for _, ix := range []string{"objectClass eq", "entryUUID eq", "entryCSN eq", "uid eq", "mail eq", "cn eq", "member eq", "memberOf eq"} {
 		fmt.Fprintf(&b, "index %s\n", ix)
 	}
-	b.WriteString("overlay memberof\noverlay syncprov\noverlay sssvlv\n")
+	b.WriteString("overlay memberof\noverlay syncprov\n")
+	if opts.SyncprovSessionlog > 0 {
+		fmt.Fprintf(&b, "syncprov-sessionlog %d\n", opts.SyncprovSessionlog)
+	}
+	b.WriteString("overlay sssvlv\n")
 	if opts.Config != "" {
 		b.WriteString(opts.Config)
 		b.WriteString("\n")
@@ -240,14 +256,10 @@ func (s *Server) writeFiles(opts Options) (string, error) {
 	return conf, nil
 }
 
-// run starts slapd on a fresh port and waits until a root bind works.
-func (s *Server) run(ctx context.Context, slapd, conf string) error {
-	port, err := testenv.FreePort()
-	if err != nil {
-		return err
-	}
+// run starts slapd on port and waits until a root bind works.
+func (s *Server) run(ctx context.Context, port int) error {
 	url := "ldap://127.0.0.1:" + strconv.Itoa(port) + "/"
-	cmd := exec.Command(slapd, "-f", conf, "-h", url, "-d", "0")
+	cmd := exec.Command(s.slapd, "-f", s.conf, "-h", url, "-d", "0")
 	cmd.SysProcAttr = dieWithParent()
 	stderr := &tailBuffer{max: 8 << 10}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
