@@ -216,7 +216,22 @@ func TestReadUSNChanges(t *testing.T) {
 	if len(plain) < 5 || noMail.DN == "" {
 		t.Fatalf("dirgen gave %d plain users and no-mail user %q", len(plain), noMail.DN)
 	}
-	srv := usnFixture(t, dir, "", "")
+	// Moved out of the base DN after the mark: its new uSNChanged is
+	// outside the scope searched, so only a full read notices it left.
+	movedOut := fmt.Sprintf(`
+dn: ou=elsewhere,%[1]s
+objectClass: organizationalUnit
+ou: elsewhere
+
+dn: cn=Moved Out,ou=elsewhere,%[1]s
+objectClass: user
+cn: Moved Out
+sn: Out
+mail: moved.out@corp.example.com
+objectGUID:: %[2]s
+uSNChanged: 190
+`, dir.Options.Suffix, base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x3c}, 16)))
+	srv := usnFixture(t, dir, movedOut, "")
 	setUSN(t, srv, 150, plain[0].DN)
 	setUSN(t, srv, lastUSN+1, plain[1].DN)
 	// Above highestCommittedUSN: written while the read runs. It is read
