@@ -13,6 +13,10 @@ type Delta struct {
 	Skipped []identity.Skipped
 	// Deleted are the stable ids of entries deleted or moved out of scope.
 	Deleted []string
+	// DeletionsUnknown, when set, says why deletions could not be read (the
+	// bind account may not see tombstones, say): Deleted is then empty
+	// whatever was deleted, and deletions wait for the periodic full read.
+	DeletionsUnknown string
 	// Present, when PresentPhase is set, are the ids of every entry still
 	// in scope (RFC 4533's refreshPresent phase): any known id not among
 	// them, nor among Users, is gone.

@@ -68,6 +68,8 @@ type query struct {
 	scope  int
 	filter string
 	attrs  []string
+	// controls are sent with every page, after the paging control.
+	controls []ldap.Control
 }
 
 type searchStats struct {
@@ -89,7 +91,7 @@ func (d *Directory) search(ctx context.Context, conn *ldap.Conn, base string, q 
 	}
 	for {
 		req := ldap.NewSearchRequest(base, q.scope, ldap.NeverDerefAliases, 0, timeLimit, false,
-			q.filter, q.attrs, []ldap.Control{paging})
+			q.filter, q.attrs, append([]ldap.Control{paging}, q.controls...))
 		resp := conn.SearchAsync(ctx, req, searchBuffer)
 		inPage := 0
 		var cookie []byte

@@ -59,6 +59,7 @@ type Directory struct {
 	users    query
 	baseDNs  []string
 	groups   *groupReader
+	usn      usnReader
 	addr     string
 	ldaps    bool
 	tls      *tls.Config
@@ -87,6 +88,7 @@ func New(cfg Config, log zerolog.Logger) (*Directory, error) {
 		mapper:   mapper,
 		users:    query{scope: scope, filter: Filter(cfg), attrs: mapper.Attributes()},
 		groups:   newGroupReader(cfg.Groups),
+		usn:      newUSNReader(cfg),
 		startTLS: cfg.StartTLS,
 		bindDN:   cfg.BindDN,
 		bindPW:   cfg.BindPassword,

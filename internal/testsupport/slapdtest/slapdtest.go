@@ -2,8 +2,9 @@
 // size limits, ACLs, memberOf, entryUUID and binary objectGUID values are
 // decided by the server itself rather than by a mock. Start builds a
 // slapd.conf in a temporary directory (core, cosine, inetOrgPerson, nis, the
-// ppolicy attributes, and a small embedded schema for AD's user and group classes
-// and 389-DS's nsAccountLock), loads Options.LDIF offline with slapadd,
+// ppolicy attributes, and a small embedded schema for AD's user and group
+// classes, its USN and tombstone attributes, stand-ins for the root DSE
+// attributes that name a domain controller, and 389-DS's nsAccountLock), loads Options.LDIF offline with slapadd,
 // which is fast and keeps any entryUUID the LDIF gives, starts slapd on a
 // free loopback port and then adds Options.OnlineLDIF, so that the memberof
 // overlay fills memberOf for groups. New does the same for one test and
