@@ -113,7 +113,14 @@ func Decide(in Input, p Policy) Decision {
 	if in.Partial {
 		count, active = in.SourceCount, in.ActiveLinked
 	}
-	trips := sourceGuards(read, count, active, in.LastGood, p)
+	lastGood := in.LastGood
+	if in.Partial {
+		// An incremental read names what is gone; the caps judge how much.
+		// Its carried-forward count is no measure of a read that lost
+		// entries, so the fraction guard waits for the next full read.
+		lastGood = -1
+	}
+	trips := sourceGuards(read, count, active, lastGood, p)
 	plan := Compute(users, in.Known, Options{
 		Now:                  in.Now,
 		DeprovisionAfter:     p.DeprovisionAfter,

@@ -406,9 +406,14 @@ func TestDecidePartial(t *testing.T) {
 	if len(d.Plan.Blocked) != 1 || d.Plan.Blocked[0].User.ID != "new" || len(d.Plan.Create) != 0 {
 		t.Errorf("blocked %+v creates %+v", d.Plan.Blocked, d.Plan.Create)
 	}
-	// The counts stand in for a full read's: 80 of a last good 100 trips.
-	in.SourceCount = 80
+	// The counts stand in for a full read's: none left in scope trips.
+	in.SourceCount = 0
 	if d := Decide(in, safe); len(d.Trips) == 0 || len(d.Plan.Deprovision) != 0 {
-		t.Errorf("an implausible count: trips %v, deprovisions %q", d.Trips, names(d.Plan.Deprovision))
+		t.Errorf("an empty directory: trips %v, deprovisions %q", d.Trips, names(d.Plan.Deprovision))
+	}
+	// The caps judge how much goes: 2 of 20 active is above 5%.
+	in.SourceCount, in.ActiveLinked = 99, 20
+	if d := Decide(in, with2(safe, func(p *Policy) { p.MaxDeprovisionPercent = 5 })); len(d.Trips) == 0 || len(d.Plan.Deprovision) != 0 {
+		t.Errorf("over the percent cap: trips %v, deprovisions %q", d.Trips, names(d.Plan.Deprovision))
 	}
 }

@@ -183,10 +183,11 @@ func Compute(desired []identity.User, known map[string]identity.Linked, opts Opt
 		if seen[id] || k.Status != identity.StatusActive {
 			continue
 		}
-		if opts.Partial && !opts.Deleted[id] && k.FirstMissingAt.IsZero() && k.MissingRuns == 0 {
+		why, skippedNow := opts.Present[id]
+		if opts.Partial && !skippedNow && !opts.Deleted[id] && k.FirstMissingAt.IsZero() && k.MissingRuns == 0 {
 			continue // unchanged since the last read
 		}
-		if why, ok := opts.Present[id]; ok {
+		if skippedNow {
 			// In the directory, only unmappable: present, so the grace
 			// clock it may have started is reset, as for any present user.
 			kk := k

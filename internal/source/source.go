@@ -71,6 +71,9 @@ type Directory struct {
 	// ignoreReferrals: continuation references do not make a read
 	// incomplete (ldap.referrals: ignore).
 	ignoreReferrals bool
+	// incremental is ldap.incremental; activeDirectory the flavour.
+	incremental     string
+	activeDirectory bool
 }
 
 // New fills the defaults of cfg's zero fields, validates it (see
@@ -97,6 +100,8 @@ func New(cfg Config, log zerolog.Logger) (*Directory, error) {
 		pageSize: uint32(cfg.PageSize),
 
 		ignoreReferrals: cfg.Referrals == ReferralsIgnore,
+		incremental:     cfg.Incremental,
+		activeDirectory: cfg.ActiveDirectory,
 	}
 	d.baseDNs = trimAll(cfg.BaseDNs)
 

@@ -419,8 +419,3 @@ func (d *Directory) first(ctx context.Context, conn *ldap.Conn, req *ldap.Search
 	}
 	return e, wrapLDAP(resp.Err())
 }
-
-// timeLimit is the server-side time limit of a search, in whole seconds.
-func (d *Directory) timeLimit() int {
-	return max(1, int(d.timeout/time.Second))
-}

@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -49,6 +50,22 @@ func (s *Store) LoadChangedUsers(ctx context.Context, ids, userNames []string) (
 		return nil, nil, err
 	}
 	return changed, holders, nil
+}
+
+// LinkedTo returns the directory id linked to the Omni user scimID, active
+// or deprovisioned, if any.
+func (s *Store) LinkedTo(ctx context.Context, scimID string) (string, bool, error) {
+	ctx, cancel := withTimeout(ctx, queryTimeout)
+	defer cancel()
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT ldap_id FROM users WHERE scim_id = $1 ORDER BY status = 'active' DESC LIMIT 1`, scimID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("look up the link of %s: %w", scimID, err)
+	}
+	return id, true, nil
 }
 
 // CountActiveUsers counts the active linked users, for the deprovision

@@ -224,7 +224,7 @@ func (r *run) createOrAdopt(ctx context.Context, u identity.User, detail string)
 		return outcome{action: actAdopt, status: 409, err: fmt.Errorf("omni has an inactive user %s with this email; it cannot be reactivated by syncd", existing.ID),
 			fix: "delete the deactivated Omni user " + existing.ID + " in Omni, or give the directory entry another email"}
 	}
-	if other, ok := r.linkedTo(existing.ID, u.ID); ok {
+	if other, ok := r.linkedTo(ctx, existing.ID, u.ID); ok {
 		return outcome{action: actAdopt, status: 409,
 			err: fmt.Errorf("omni user %s with this email is linked to directory entry %s; not adopted", existing.ID, other),
 			fix: "this entry shares an email with another person's Omni account; give it its own email"}
@@ -257,8 +257,19 @@ func (r *run) indexLinks() {
 
 // linkedTo reports the directory entry other than self that is linked to the
 // Omni user scimID, if any, whether active or deprovisioned.
-func (r *run) linkedTo(scimID, self string) (string, bool) {
-	other, ok := r.bySCIM[scimID]
+func (r *run) linkedTo(ctx context.Context, scimID, self string) (string, bool) {
+	if other, ok := r.bySCIM[scimID]; ok {
+		return other, other != self
+	}
+	// Not among the users this run loaded (an incremental run loads few):
+	// ask the state. Unsure is linked: no adoption on a guess.
+	if r.store == nil {
+		return "", false
+	}
+	other, ok, err := r.store.LinkedTo(ctx, scimID)
+	if err != nil {
+		return "(unknown: " + err.Error() + ")", true
+	}
 	return other, ok && other != self
 }
 
@@ -401,6 +412,9 @@ func (r *run) settle(ctx context.Context, op state.Op, known map[string]identity
 			if k.SCIMID == ou.ID && id != op.LDAPID {
 				return outcome{status: 200, err: fmt.Errorf("omni user %s with this userName is linked to directory entry %s; not linked to %s", ou.ID, id, op.LDAPID)}
 			}
+		}
+		if other, ok, err := r.store.LinkedTo(ctx, ou.ID); err != nil || (ok && other != op.LDAPID) {
+			return outcome{status: 200, err: fmt.Errorf("omni user %s with this userName is linked to directory entry %s; not linked to %s (%v)", ou.ID, other, op.LDAPID, err)}
 		}
 		origin := identity.OriginCreated
 		if op.Kind == actAdopt {

@@ -71,11 +71,11 @@ func Build(cfg *config.Config, w Wiring) (*Syncer, error) {
 	}
 	s.Source, s.Sink, s.Lister, s.Log, s.Metrics = src, client, client, w.Log, metrics
 	s.Options = Options{
-		Deprovision: cfg.SCIM.Deprovision,
-		Policy:      PolicyFrom(cfg, w.AllowMassDeprovision),
-		DryRun:      w.DryRun,
-		Trigger:     trigger,
-		OpTimeout:   cfg.SCIM.MaxElapsed.D() + cfg.SCIM.Timeout.D(),
+		Deprovision:   cfg.SCIM.Deprovision,
+		Policy:        PolicyFrom(cfg, w.AllowMassDeprovision),
+		DryRun:        w.DryRun,
+		Trigger:       trigger,
+		OpTimeout:     cfg.SCIM.MaxElapsed.D() + cfg.SCIM.Timeout.D(),
 		FullRead:      w.FullRead,
 		FullReadEvery: fullReadEvery(cfg),
 		Groups: GroupOptions{

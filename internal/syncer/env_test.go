@@ -78,7 +78,8 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Slapd: o.slapd, NoDatabase: o.noStore,
 		// Small pages, so that every test reads the directory in several;
 		// no caps on deprovisions unless a test sets its own.
-		LDAPYAML: "pageSize: 10\n", SCIMYAML: quickRetries,
+		// Full reads unless a test asks for incremental ones.
+		LDAPYAML: "pageSize: 10\nincremental: \"off\"\n", SCIMYAML: quickRetries,
 		YAML: "safety:\n  maxDeprovisionsPerRun: 1000\n  maxDeprovisionPercent: 100\n"}
 	if o.before != nil || o.syncGroups {
 		wo.Configure = func(w *world.World) {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
+	"github.com/syncd-dev/syncd/internal/diff"
 	"github.com/syncd-dev/syncd/internal/identity"
 	"github.com/syncd-dev/syncd/internal/source"
 	"github.com/syncd-dev/syncd/internal/state"
@@ -51,10 +53,10 @@ func (r *run) readUsers(ctx context.Context, groupsOn bool) (*read, error) {
 	}
 	mech, why := is.IncrementalMode(ctx)
 	if mech == "" {
-		return r.fullRead(ctx, "", nil)
+		return r.fullRead(ctx, why, nil)
 	}
 	if groupsOn {
-		return r.fullRead(ctx, "", nil)
+		return r.fullRead(ctx, "group sync needs every user", nil)
 	}
 	cur, have, err := r.store.LoadCursor(ctx, cursorName)
 	if err != nil {
@@ -189,4 +191,15 @@ func (r *run) loadPartial(ctx context.Context, rd *read) (known, holders map[str
 		rd.cursor.SourceCount = rd.count
 	}
 	return known, holders, active, nil
+}
+
+// waitsOnOthers reports whether the plan holds back a change until another
+// user is deprovisioned.
+func waitsOnOthers(p diff.Plan) bool {
+	for _, op := range p.Blocked {
+		if strings.Contains(op.Reason, "held by linked user") {
+			return true
+		}
+	}
+	return false
 }

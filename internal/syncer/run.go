@@ -60,9 +60,9 @@ type run struct {
 	groupRead   diff.GroupRead
 	// read is the run's directory read; its cursor is saved when the run
 	// ends with nothing held back.
-	read *read
-	groupsMu    sync.Mutex
-	omniByName  map[string]sink.Group
+	read       *read
+	groupsMu   sync.Mutex
+	omniByName map[string]sink.Group
 }
 
 // Errors a run ends with when it did what it could, but not all of it.
@@ -152,11 +152,19 @@ func (r *run) do(ctx context.Context) error {
 		r.rep.Skipped = []identity.Skipped{}
 	}
 	r.rep.Plan, r.rep.GuardTrips = plan, trips
+	if rd.partial && waitsOnOthers(plan) {
+		// A change waiting on another user (an email still held) is not
+		// read again by an incremental run: keep the old position, so the
+		// next run reads it again.
+		rd.cursor = nil
+	}
 	if r.rep.GuardTrips == nil {
 		r.rep.GuardTrips = []string{}
 	}
 	r.metrics.observePlan(&plan)
-	if err := r.recordSkippedAndTrips(ctx, slices.Concat(r.rep.Skipped, groupRead.Skipped), res.Incomplete == "" && groupRead.Incomplete == ""); err != nil {
+	// Only a full read can say an entry is no longer skipped.
+	complete := res.Incomplete == "" && groupRead.Incomplete == "" && !rd.partial
+	if err := r.recordSkippedAndTrips(ctx, slices.Concat(r.rep.Skipped, groupRead.Skipped), complete); err != nil {
 		return err
 	}
 

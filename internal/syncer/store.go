@@ -33,6 +33,7 @@ type stateReader interface {
 	LoadCursor(ctx context.Context, name string) (state.Cursor, bool, error)
 	LoadChangedUsers(ctx context.Context, ids, userNames []string) (changed, holders map[string]identity.Linked, err error)
 	CountActiveUsers(ctx context.Context) (int, error)
+	LinkedTo(ctx context.Context, scimID string) (string, bool, error)
 	ActiveUserIDs(ctx context.Context) ([]string, error)
 }
 
@@ -148,6 +149,13 @@ func (d *dryStore) ActiveUserIDs(ctx context.Context) ([]string, error) {
 		return nil, nil
 	}
 	return d.Store.ActiveUserIDs(ctx)
+}
+
+func (d *dryStore) LinkedTo(ctx context.Context, scimID string) (string, bool, error) {
+	if d.empty {
+		return "", false, nil
+	}
+	return d.Store.LinkedTo(ctx, scimID)
 }
 
 func (d *dryStore) SaveCursor(context.Context, state.Cursor) error { return nil }

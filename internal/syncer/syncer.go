@@ -163,10 +163,10 @@ type Report struct {
 	// mapped.
 	GroupsEnabled bool
 	// Incremental says the run read only what changed since the last.
-	Incremental bool
-	Groups        diff.GroupPlan
-	GroupEntries  int
-	GroupSkipped  []identity.Skipped
+	Incremental  bool
+	Groups       diff.GroupPlan
+	GroupEntries int
+	GroupSkipped []identity.Skipped
 	// memberName names a user by userName for the report's group lines.
 	memberName func(id string) string
 	Results    []OpResult
