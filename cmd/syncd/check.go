@@ -39,6 +39,19 @@ func check(ctx context.Context, cfg *config.Config, stdout io.Writer, log zerolo
 		n, err = src.Check(cctx)
 		cancel()
 		line("ldap", err, fmt.Sprintf("%s: bound as %q, %d entries in scope", cfg.LDAP.URL, cfg.LDAP.BindDN, n))
+		if err == nil {
+			cctx, cancel := context.WithTimeout(ctx, 2*cfg.LDAP.Timeout.D())
+			mech, why := src.IncrementalMode(cctx)
+			cancel()
+			switch {
+			case mech == "":
+				fmt.Fprintf(stdout, "-    %-8s full reads every run: %s\n", "changes", why)
+			case src.GroupsEnabled():
+				fmt.Fprintf(stdout, "-    %-8s full reads every run: %s would serve, but group sync needs every user\n", "changes", mech)
+			default:
+				fmt.Fprintf(stdout, "ok   %-8s %s reads only what changed (%s); a full read at least every %s\n", "changes", mech, why, cfg.LDAP.FullReadEvery.D())
+			}
+		}
 	} else {
 		line("ldap", err, "")
 	}

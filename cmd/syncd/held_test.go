@@ -19,6 +19,9 @@ func TestCheckShowsHeldOperations(t *testing.T) {
 	if code != exitOK || strings.Contains(out, "held") {
 		t.Fatalf("check before anything is held: exit %d\n%s", code, out)
 	}
+	if !strings.Contains(out, "ok   changes  syncrepl reads only what changed") {
+		t.Errorf("check does not say how changes are read:\n%s", out)
+	}
 	if !strings.Contains(out, "WARN protect  safety.protectedUsers is empty") {
 		t.Errorf("check does not warn that no user is protected:\n%s", out)
 	}

@@ -89,10 +89,12 @@ func base() Config {
 	return Config{
 		Schedule: "*/15 * * * *",
 		LDAP: LDAP{
-			Timeout:  Duration(source.DefaultTimeout),
-			PageSize: source.DefaultPageSize,
-			Flavor:   FlavorOpenLDAP,
-			Users:    Users{Scope: source.ScopeSub},
+			Timeout:       Duration(source.DefaultTimeout),
+			PageSize:      source.DefaultPageSize,
+			Incremental:   source.IncrementalAuto,
+			FullReadEvery: Duration(source.DefaultFullReadEvery),
+			Flavor:        FlavorOpenLDAP,
+			Users:         Users{Scope: source.ScopeSub},
 			Groups: Groups{
 				Scope:           source.ScopeSub,
 				MemberAttribute: source.MemberAttributeMember,
