@@ -9,6 +9,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/syncd-dev/syncd/internal/syncer"
+	"github.com/syncd-dev/syncd/internal/testsupport/dirgen"
 	"github.com/syncd-dev/syncd/internal/testsupport/omnitest"
 )
 
@@ -163,5 +164,46 @@ func TestIncrementalRehireAndAdoption(t *testing.T) {
 	rep, _, err := e.run(false)
 	if err == nil || rep.Counts.Adopted != 0 || !strings.Contains(fmt.Sprint(rep.Results), "linked to directory entry") {
 		t.Fatalf("incremental adoption of another entry's account: %v, incremental %t, results %+v", err, rep.Incremental, rep.Results)
+	}
+}
+
+// A user leaving the memberOf group that scopes the sync, and a restart of
+// the directory server between runs, give the plan a full read gives.
+func TestIncrementalMemberOfAndRestart(t *testing.T) {
+	var group dirgen.Group
+	e := newEnv(t, envOptions{users: 20, groups: 2, before: func(e *env) {
+		e.cfg.LDAP.Incremental = "syncrepl"
+		group = e.dir.Groups[0]
+		e.cfg.LDAP.Users.MemberOf = []string{group.DN}
+	}})
+	e.mustRun()
+	if rep, _ := e.mustRun(); !rep.Incremental {
+		t.Fatal("the second run read in full")
+	}
+	var member string
+	for _, m := range group.Members {
+		if !strings.HasSuffix(m, ","+e.dir.GroupsDN) {
+			member = m
+			break
+		}
+	}
+	e.modify(group.DN, func(m *ldap.ModifyRequest) { m.Delete("member", []string{member}) })
+	want := e.fullPlan()
+	rep, _, err := e.run(true)
+	if err != nil || !rep.Incremental || planOf(t, rep) != want || !strings.Contains(want, "- deactivate") {
+		t.Fatalf("leaving the scoping group: %v, incremental %t; plan\n%s\nwant\n%s", err, rep.Incremental, planOf(t, rep), want)
+	}
+	e.mustRun()
+
+	if err := e.ldap.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	u := e.plain(1)[0]
+	e.modify(group.DN, func(m *ldap.ModifyRequest) { m.Add("member", []string{member}) })
+	e.modify(u.DN, func(m *ldap.ModifyRequest) { m.Replace("displayName", []string{"After Restart"}) })
+	want = e.fullPlan()
+	rep, _, err = e.run(true)
+	if err != nil || planOf(t, rep) != want {
+		t.Errorf("after a restart: %v; plan\n%s\nwant\n%s", err, planOf(t, rep), want)
 	}
 }
