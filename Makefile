@@ -42,7 +42,9 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 5s)
 	done
 
 .PHONY: bench
-bench: deps ## Benchmarks (directory read, planning, state, SCIM client, rate use)
+bench: BENCH_JSON ?= bench.json
+bench: deps ## End-to-end figures at 10k and 100k users (BENCH_JSON, BENCH_FLAGS=-million), then the package benchmarks
+	$(GO) run ./tools/bench -json '$(BENCH_JSON)' $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m $(PKGS)
 
 .PHONY: demo
