@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/syncd-dev/syncd/internal/config"
+	"github.com/syncd-dev/syncd/internal/source"
 	"github.com/syncd-dev/syncd/internal/state"
 	"github.com/syncd-dev/syncd/internal/syncer"
 )
@@ -28,7 +29,11 @@ type childArgs struct {
 	Config string
 	// PerMinute replaces scim.requestsPerMinute when not zero (negative:
 	// no limit).
-	PerMinute  int
+	PerMinute int
+	// ReadOnly reads the directory as a run does (source.New on the
+	// configuration, then Read) and does nothing else: the full read's own
+	// cost, without the state load and the plan.
+	ReadOnly   bool
 	CPUProfile string
 	MemProfile string
 }
@@ -46,21 +51,51 @@ type childReport struct {
 }
 
 // runChild runs one sync as cmd/syncd would (syncer.Build on the parsed
-// configuration, against the migrated store) and prints its report.
+// configuration, against the migrated store), or only its directory read,
+// and prints its report.
 func runChild(a childArgs) error {
 	ctx := context.Background()
 	cfg, err := config.Load(a.Config, os.Getenv)
 	if err != nil {
 		return err
 	}
-	store, err := state.Open(ctx, cfg.State.DatabaseURL.Reveal())
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	s, err := syncer.Build(cfg, syncer.Wiring{Log: zerolog.Nop(), Store: store, RequestsPerMinute: a.PerMinute, UserAgent: "syncd-bench"})
-	if err != nil {
-		return err
+	var run func() (childReport, error)
+	if a.ReadOnly {
+		src, err := source.New(cfg.LDAP.Source(), zerolog.Nop())
+		if err != nil {
+			return err
+		}
+		run = func() (childReport, error) {
+			res, err := src.Read(ctx)
+			if err != nil {
+				return childReport{}, err
+			}
+			if res.Incomplete != "" {
+				return childReport{}, errors.New("incomplete read: " + res.Incomplete)
+			}
+			return childReport{Entries: res.Entries, InScope: len(res.Users)}, nil
+		}
+	} else {
+		store, err := state.Open(ctx, cfg.State.DatabaseURL.Reveal())
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		s, err := syncer.Build(cfg, syncer.Wiring{Log: zerolog.Nop(), Store: store, RequestsPerMinute: a.PerMinute, UserAgent: "syncd-bench"})
+		if err != nil {
+			return err
+		}
+		run = func() (childReport, error) {
+			rep, err := s.Run(ctx)
+			if err != nil {
+				return childReport{}, fmt.Errorf("run: %w", err)
+			}
+			if rep.Incomplete != "" {
+				return childReport{}, errors.New("incomplete read: " + rep.Incomplete)
+			}
+			return childReport{Entries: rep.Entries, InScope: rep.InScope,
+				Unchanged: rep.Plan.Unchanged, Changes: rep.Plan.Changes(), Counts: rep.Counts}, nil
+		}
 	}
 	if a.CPUProfile != "" {
 		f, err := os.Create(a.CPUProfile)
@@ -76,16 +111,13 @@ func runChild(a childArgs) error {
 		runtime.MemProfileRate = 64 << 10
 	}
 	start := time.Now()
-	rep, err := s.Run(ctx)
-	wall := time.Since(start)
+	rep, err := run()
+	rep.Wall = time.Since(start)
 	if a.CPUProfile != "" {
 		pprof.StopCPUProfile()
 	}
 	if err != nil {
-		return fmt.Errorf("run: %w", err)
-	}
-	if rep.Incomplete != "" {
-		return errors.New("incomplete read: " + rep.Incomplete)
+		return err
 	}
 	if a.MemProfile != "" {
 		f, err := os.Create(a.MemProfile)
@@ -99,8 +131,5 @@ func runChild(a childArgs) error {
 			return err
 		}
 	}
-	return json.NewEncoder(os.Stdout).Encode(childReport{
-		Wall: wall, Entries: rep.Entries, InScope: rep.InScope,
-		Unchanged: rep.Plan.Unchanged, Changes: rep.Plan.Changes(), Counts: rep.Counts,
-	})
+	return json.NewEncoder(os.Stdout).Encode(rep)
 }

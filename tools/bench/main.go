@@ -4,7 +4,8 @@
 //
 //   - a no-change run with a full read, against state already provisioned:
 //     its wall time next to the floor of ldapsearch reading the same
-//     entries, its peak RSS, and the SCIM requests it sent (must be 0);
+//     entries, its peak RSS, and the SCIM requests it sent (must be 0); and
+//     the directory read alone (source.Read) next to the same floor;
 //   - the initial provisioning with no rate budget: operations per second
 //     and syncd's CPU time per operation;
 //   - how time and memory grow from the smallest size to the largest.
@@ -33,19 +34,21 @@ func main() {
 	var (
 		child     = flag.Bool(childFlag, false, "internal: run one sync and report it as JSON")
 		cfgPath   = flag.String("config", "", "internal: the child's configuration file")
+		readOnly  = flag.Bool("read-only", false, "internal: the child only reads the directory")
 		perMinute = flag.Int("per-minute", 0, "internal: the child's SCIM requests per minute (negative: no limit)")
 		cpuProf   = flag.String("cpuprofile", "", "write a CPU profile of the child's sync here")
 		memProf   = flag.String("memprofile", "", "write an allocation profile of the child's sync here")
 
-		jsonPath = flag.String("json", "bench.json", "write the figures as JSON here (empty: do not)")
-		million  = flag.Bool("million", false, "also measure 1,000,000 users")
-		only     = flag.String("sizes", "", "comma-separated user counts to measure instead of the defaults")
-		runs     = flag.Int("runs", 3, "no-change runs and ldapsearch reads per size; the best counts")
-		profile  = flag.String("profile", "", "write CPU and allocation profiles of the largest size's first no-change run into this directory")
+		jsonPath  = flag.String("json", "bench.json", "write the figures as JSON here (empty: do not)")
+		million   = flag.Bool("million", false, "also measure 1,000,000 users")
+		only      = flag.String("sizes", "", "comma-separated user counts to measure instead of the defaults")
+		runs      = flag.Int("runs", 3, "no-change runs and ldapsearch reads per size; the best counts")
+		readOnly2 = flag.Bool("read", false, "measure only the full read and the ldapsearch floor: no provisioning, no runs")
+		profile   = flag.String("profile", "", "write CPU and allocation profiles of the largest size's first no-change run and first read into this directory")
 	)
 	flag.Parse()
 	if *child {
-		err := runChild(childArgs{Config: *cfgPath, PerMinute: *perMinute, CPUProfile: *cpuProf, MemProfile: *memProf})
+		err := runChild(childArgs{Config: *cfgPath, PerMinute: *perMinute, ReadOnly: *readOnly, CPUProfile: *cpuProf, MemProfile: *memProf})
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench child: %v\n", err)
 			os.Exit(1)
@@ -69,7 +72,7 @@ func main() {
 			sizes = append(sizes, n)
 		}
 	}
-	res, err := bench(ctx, sizes, max(*runs, 1), *profile)
+	res, err := bench(ctx, sizes, max(*runs, 1), *profile, *readOnly2)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
@@ -90,7 +93,7 @@ func progress(format string, args ...any) {
 
 // bench measures every size in turn on one PostgreSQL, each size with its
 // own slapd, stand-in and database.
-func bench(ctx context.Context, sizes []int, runs int, profileDir string) (*results, error) {
+func bench(ctx context.Context, sizes []int, runs int, profileDir string, readOnly bool) (*results, error) {
 	started := time.Now()
 	pg, err := pgtest.Start(ctx)
 	if err != nil {
@@ -103,7 +106,7 @@ func bench(ctx context.Context, sizes []int, runs int, profileDir string) (*resu
 		if profileDir != "" && i == len(sizes)-1 {
 			prof = profileDir
 		}
-		sr, err := benchSize(ctx, pg, n, runs, prof)
+		sr, err := benchSize(ctx, pg, n, runs, prof, readOnly)
 		if err != nil {
 			return nil, fmt.Errorf("%d users: %w", n, err)
 		}
@@ -113,7 +116,7 @@ func bench(ctx context.Context, sizes []int, runs int, profileDir string) (*resu
 	return res, nil
 }
 
-func benchSize(ctx context.Context, pg *pgtest.Server, users, runs int, profileDir string) (sizeResult, error) {
+func benchSize(ctx context.Context, pg *pgtest.Server, users, runs int, profileDir string, readOnly bool) (sizeResult, error) {
 	sr := sizeResult{Users: users}
 	progress("%d users: generating and loading the directory", users)
 	t := time.Now()
@@ -122,14 +125,70 @@ func benchSize(ctx context.Context, pg *pgtest.Server, users, runs int, profileD
 		return sr, err
 	}
 	defer w.stop()
-	progress("%d users: servers up in %v; initial provisioning, no rate budget", users, time.Since(t).Round(time.Millisecond))
+	progress("%d users: servers up in %v", users, time.Since(t).Round(time.Millisecond))
+	nc := noChangeResult{Runs: runs}
+	extra := 0
+	if profileDir != "" {
+		extra = 1
+	}
+	if !readOnly {
+		if err := provisionAndRun(ctx, w, &sr, &nc, runs, extra, profileDir); err != nil {
+			return sr, err
+		}
+	}
 
+	for i := range runs + extra {
+		a := childArgs{ReadOnly: true}
+		if profileDir != "" && i == 0 {
+			a.CPUProfile = filepath.Join(profileDir, fmt.Sprintf("read-cpu-%d.pprof", users))
+			a.MemProfile = filepath.Join(profileDir, fmt.Sprintf("read-allocs-%d.pprof", users))
+		}
+		r, err := w.child(ctx, a)
+		if err != nil {
+			return sr, fmt.Errorf("read: %w", err)
+		}
+		if r.Entries != users || r.InScope != users {
+			return sr, fmt.Errorf("read %d entries, %d users; want %d", r.Entries, r.InScope, users)
+		}
+		if a.CPUProfile != "" {
+			continue
+		}
+		nc.ReadPeakRSSBytes = max(nc.ReadPeakRSSBytes, r.MaxRSS)
+		if s := r.Wall.Seconds(); nc.ReadSeconds == 0 || s < nc.ReadSeconds {
+			nc.ReadSeconds, nc.ReadCPUSeconds = s, r.CPU.Seconds()
+		}
+	}
+	for range runs {
+		d, err := w.ldapsearch(ctx)
+		if err != nil {
+			return sr, err
+		}
+		if s := d.Seconds(); nc.FloorSeconds == 0 || s < nc.FloorSeconds {
+			nc.FloorSeconds = s
+		}
+	}
+	nc.Ratio = nc.WallSeconds / nc.FloorSeconds
+	nc.ReadRatio = nc.ReadSeconds / nc.FloorSeconds
+	sr.NoChange = nc
+	progress("%d users: no-change run %.3fs, read alone %.3fs, ldapsearch %.3fs (run %.2f×, read %.2f×), %d SCIM requests", users,
+		nc.WallSeconds, nc.ReadSeconds, nc.FloorSeconds, nc.Ratio, nc.ReadRatio, nc.SCIMRequests)
+	if nc.SCIMRequests != 0 {
+		return sr, fmt.Errorf("a no-change run sent %d SCIM requests", nc.SCIMRequests)
+	}
+	return sr, nil
+}
+
+// provisionAndRun provisions every user with no rate budget, then makes
+// runs no-change runs (and one profiled one more when extra is 1).
+func provisionAndRun(ctx context.Context, w *world, sr *sizeResult, nc *noChangeResult, runs, extra int, profileDir string) error {
+	users := w.users
+	progress("%d users: initial provisioning, no rate budget", users)
 	p, err := w.child(ctx, childArgs{PerMinute: -1})
 	if err != nil {
-		return sr, fmt.Errorf("provisioning: %w", err)
+		return fmt.Errorf("provisioning: %w", err)
 	}
 	if p.Counts.Created != users || p.Counts.Failed != 0 {
-		return sr, fmt.Errorf("provisioning created %d users (%d failed), want %d", p.Counts.Created, p.Counts.Failed, users)
+		return fmt.Errorf("provisioning created %d users (%d failed), want %d", p.Counts.Created, p.Counts.Failed, users)
 	}
 	ops := p.Counts.Created + p.Counts.Updated + p.Counts.Adopted + p.Counts.Reactivated + p.Counts.Deprovisioned
 	sr.Provision = provisionResult{
@@ -139,11 +198,6 @@ func benchSize(ctx context.Context, pg *pgtest.Server, users, runs int, profileD
 	}
 	progress("%d users: provisioned in %v (%.0f ops/s)", users, p.Wall.Round(time.Millisecond), sr.Provision.OpsPerSecond)
 
-	nc := noChangeResult{Runs: runs}
-	extra := 0
-	if profileDir != "" {
-		extra = 1
-	}
 	for i := range runs + extra {
 		a := childArgs{}
 		if profileDir != "" && i == 0 {
@@ -152,10 +206,10 @@ func benchSize(ctx context.Context, pg *pgtest.Server, users, runs int, profileD
 		}
 		r, err := w.child(ctx, a)
 		if err != nil {
-			return sr, fmt.Errorf("no-change run: %w", err)
+			return fmt.Errorf("no-change run: %w", err)
 		}
 		if r.Changes || r.Unchanged != users || r.Entries != users {
-			return sr, fmt.Errorf("no-change run read %d entries and planned changes=%t, %d unchanged; want %d unchanged",
+			return fmt.Errorf("no-change run read %d entries and planned changes=%t, %d unchanged; want %d unchanged",
 				r.Entries, r.Changes, r.Unchanged, users)
 		}
 		if a.CPUProfile != "" {
@@ -169,23 +223,5 @@ func benchSize(ctx context.Context, pg *pgtest.Server, users, runs int, profileD
 			nc.WallSeconds, nc.CPUSeconds = s, r.CPU.Seconds()
 		}
 	}
-	for range runs {
-		d, err := w.ldapsearch(ctx)
-		if err != nil {
-			return sr, err
-		}
-		if s := d.Seconds(); nc.FloorSeconds == 0 || s < nc.FloorSeconds {
-			nc.FloorSeconds = s
-		}
-	}
-	if nc.WallSeconds > 0 {
-		nc.Ratio = nc.WallSeconds / nc.FloorSeconds
-	}
-	sr.NoChange = nc
-	progress("%d users: no-change run %.3fs, ldapsearch %.3fs (%.2f×), %d SCIM requests", users,
-		nc.WallSeconds, nc.FloorSeconds, nc.Ratio, nc.SCIMRequests)
-	if nc.SCIMRequests != 0 {
-		return sr, fmt.Errorf("a no-change run sent %d SCIM requests", nc.SCIMRequests)
-	}
-	return sr, nil
+	return nil
 }

@@ -162,6 +162,9 @@ func (w *world) child(ctx context.Context, a childArgs) (childRun, error) {
 		return childRun{}, err
 	}
 	args := []string{"-" + childFlag, "-config", w.cfgPath, "-per-minute", fmt.Sprint(a.PerMinute)}
+	if a.ReadOnly {
+		args = append(args, "-read-only")
+	}
 	if a.CPUProfile != "" {
 		args = append(args, "-cpuprofile", a.CPUProfile)
 	}
