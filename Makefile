@@ -42,8 +42,13 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 5s)
 	done
 
 .PHONY: bench
-bench: deps ## Benchmarks (directory read, planning, state, SCIM client, rate use)
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m $(PKGS)
+bench: BENCH_JSON ?= bench.json
+bench: deps ## End-to-end figures at 10k and 100k users (BENCH_JSON, BENCH_FLAGS=-million; BENCH_PKGS=1 adds the package benchmarks)
+	$(GO) run ./tools/bench -json '$(BENCH_JSON)' $(BENCH_FLAGS)
+	@if [ "$(BENCH_PKGS)" = 1 ]; then \
+		echo "$(GO) test -run '^$$$$' -bench . -benchmem -count 1 -timeout 30m $(PKGS)"; \
+		$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m $(PKGS); \
+	fi
 
 .PHONY: demo
 demo: deps ## Run a real sync end to end on local stand-ins (slapd, PostgreSQL, Omni stand-in)

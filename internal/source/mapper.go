@@ -45,9 +45,20 @@ type Mapper struct {
 	disabledValue string
 
 	attrs []string
+	// The slot in attrs of each field's attribute, -1 for none: Map reads
+	// an entry's attributes once into slots rather than searching them for
+	// every field.
+	idSlot, userNameSlot, displayNameSlot, givenNameSlot, familyNameSlot, loginSlot, disabledSlot int
 }
 
-type omniAttr struct{ key, attr string }
+type omniAttr struct {
+	key, attr string
+	slot      int
+}
+
+// inlineSlots is how many attributes Map reads without allocating; more
+// (a long omniAttributes list) costs a slice per entry.
+const inlineSlots = 16
 
 // NewMapper prepares the attribute list of a configuration that has passed
 // Validate (New validates before calling it); it checks nothing itself.
@@ -87,7 +98,60 @@ func NewMapper(cfg Config) *Mapper {
 	for _, o := range m.omni {
 		m.attrs = appendAttr(m.attrs, o.attr)
 	}
+	m.idSlot, m.userNameSlot, m.displayNameSlot = m.slotOf(m.id), m.slotOf(m.userName), m.slotOf(m.displayName)
+	m.givenNameSlot, m.familyNameSlot, m.loginSlot = m.slotOf(m.givenName), m.slotOf(m.familyName), m.slotOf(m.login)
+	m.disabledSlot = m.slotOf(m.disabledAttr)
+	for i := range m.omni {
+		m.omni[i].slot = m.slotOf(m.omni[i].attr)
+	}
 	return m
+}
+
+// slotOf is the position of the attribute name in the request list, or -1.
+// An exact match is looked for first: servers mostly answer with the
+// spelling asked for, and a string comparison is cheaper than EqualFold.
+func (m *Mapper) slotOf(name string) int {
+	if name == "" {
+		return -1
+	}
+	for i, a := range m.attrs {
+		if a == name {
+			return i
+		}
+	}
+	for i, a := range m.attrs {
+		if strings.EqualFold(a, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// slots holds the first value of each requested attribute of one entry, by
+// its position in the request list, as first would find it: the first
+// attribute of that name that has a value.
+type slots struct {
+	v  []string
+	ok []bool
+}
+
+func (s *slots) get(i int) (string, bool) {
+	if i < 0 {
+		return "", false
+	}
+	return s.v[i], s.ok[i]
+}
+
+// fill reads e's attributes into s, whose slices are len(m.attrs) long.
+func (m *Mapper) fill(s *slots, e *ldap.Entry) {
+	for _, a := range e.Attributes {
+		if a == nil || len(a.Values) == 0 {
+			continue
+		}
+		if i := m.slotOf(a.Name); i >= 0 && !s.ok[i] {
+			s.v[i], s.ok[i] = a.Values[0], true
+		}
+	}
 }
 
 func appendAttr(list []string, name string) []string {
@@ -129,7 +193,23 @@ func (m *Mapper) Map(e *ldap.Entry) (identity.User, *identity.Skipped) {
 		}
 	}
 
-	id, r, detail := readID(e, m.id, m.guid)
+	var inlineV [inlineSlots]string
+	var inlineOK [inlineSlots]bool
+	vs := slots{v: inlineV[:], ok: inlineOK[:]}
+	if n := len(m.attrs); n > inlineSlots {
+		vs = slots{v: make([]string, n), ok: make([]bool, n)}
+	}
+	m.fill(&vs, e)
+
+	var id string
+	var r identity.SkipReason
+	var detail string
+	if m.guid {
+		id, r, detail = readID(e, m.id, true)
+	} else {
+		v, ok := vs.get(m.idSlot)
+		id, r, detail = checkID(m.id, v, ok)
+	}
 	if r != "" {
 		// An unusable id stays out of Skipped.ID.
 		return skip("", r, detail)
@@ -138,12 +218,12 @@ func (m *Mapper) Map(e *ldap.Entry) (identity.User, *identity.Skipped) {
 		return skip(id, r, detail)
 	}
 
-	mail, hasMail := first(e, m.userName)
-	display, _ := first(e, m.displayName)
-	given, _ := first(e, m.givenName)
-	family, _ := first(e, m.familyName)
+	mail, hasMail := vs.get(m.userNameSlot)
+	display, _ := vs.get(m.displayNameSlot)
+	given, _ := vs.get(m.givenNameSlot)
+	family, _ := vs.get(m.familyNameSlot)
 	// A login may be missing: only memberUid groups need it.
-	login, _ := first(e, m.login)
+	login, _ := vs.get(m.loginSlot)
 	for _, f := range [...]struct{ attr, v string }{
 		{m.userName, mail}, {m.displayName, display}, {m.givenName, given}, {m.familyName, family}, {m.login, login},
 	} {
@@ -153,7 +233,7 @@ func (m *Mapper) Map(e *ldap.Entry) (identity.User, *identity.Skipped) {
 	}
 	var attrs map[string]string
 	for _, o := range m.omni {
-		v, ok := first(e, o.attr)
+		v, ok := vs.get(o.slot)
 		if !ok || v == "" {
 			continue
 		}
@@ -191,7 +271,7 @@ func (m *Mapper) Map(e *ldap.Entry) (identity.User, *identity.Skipped) {
 		DisplayName: display,
 		GivenName:   given,
 		FamilyName:  family,
-		Active:      m.active(e),
+		Active:      m.activeValue(vs.get(m.disabledSlot)),
 		Attributes:  attrs,
 		Login:       strings.TrimSpace(login),
 	}, nil
@@ -213,6 +293,11 @@ func readID(e *ldap.Entry, attr string, guid bool) (string, identity.SkipReason,
 		return g, "", ""
 	}
 	v, ok := first(e, attr)
+	return checkID(attr, v, ok)
+}
+
+// checkID is readID for a textual id already looked up.
+func checkID(attr, v string, ok bool) (string, identity.SkipReason, string) {
 	if !ok || strings.TrimSpace(v) == "" {
 		return "", identity.SkipNoID, fmt.Sprintf("no %s", attr)
 	}
@@ -234,14 +319,14 @@ func checkDN(dn string) (identity.SkipReason, string) {
 	return "", ""
 }
 
-// active reads the disabled marker. A marker that cannot be read (an
-// unparsable userAccountControl) counts as active: deactivation in Omni
-// cannot be undone, so only a clear "disabled" may lead to one.
-func (m *Mapper) active(e *ldap.Entry) bool {
+// activeValue reads the disabled marker from its first value (ok false
+// when the entry has none). A marker that cannot be read (an unparsable
+// userAccountControl) counts as active: deactivation in Omni cannot be
+// undone, so only a clear "disabled" may lead to one.
+func (m *Mapper) activeValue(v string, ok bool) bool {
 	if m.disabledAttr == "" {
 		return true
 	}
-	v, ok := first(e, m.disabledAttr)
 	switch m.disabledKind {
 	case DisabledUAC:
 		if !ok {

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/syncd-dev/syncd/internal/config"
+	"github.com/syncd-dev/syncd/internal/source"
+	"github.com/syncd-dev/syncd/internal/state"
+	"github.com/syncd-dev/syncd/internal/syncer"
+)
+
+// childFlag makes the binary run one sync and report it instead of the
+// benchmark, so that the run's CPU time and peak RSS are its own: the parent
+// holds slapd's, PostgreSQL's and the stand-in's.
+const childFlag = "child"
+
+// childArgs is what the parent tells a child. The secrets come in the
+// environment, as they would for cmd/syncd.
+type childArgs struct {
+	Config string
+	// PerMinute replaces scim.requestsPerMinute when not zero (negative:
+	// no limit).
+	PerMinute int
+	// ReadOnly reads the directory as a run does (source.New on the
+	// configuration, then Read) and does nothing else: the full read's own
+	// cost, without the state load and the plan.
+	ReadOnly   bool
+	CPUProfile string
+	MemProfile string
+}
+
+// childReport is what a child prints on stdout, as JSON.
+type childReport struct {
+	// Wall is the time syncer.Run took, without process start-up,
+	// configuration and store opening.
+	Wall      time.Duration `json:"wall"`
+	Entries   int           `json:"entries"`
+	InScope   int           `json:"inScope"`
+	Unchanged int           `json:"unchanged"`
+	Changes   bool          `json:"changes"`
+	Counts    syncer.Counts `json:"counts"`
+}
+
+// runChild runs one sync as cmd/syncd would (syncer.Build on the parsed
+// configuration, against the migrated store), or only its directory read,
+// and prints its report.
+func runChild(a childArgs) error {
+	ctx := context.Background()
+	cfg, err := config.Load(a.Config, os.Getenv)
+	if err != nil {
+		return err
+	}
+	var run func() (childReport, error)
+	if a.ReadOnly {
+		src, err := source.New(cfg.LDAP.Source(), zerolog.Nop())
+		if err != nil {
+			return err
+		}
+		run = func() (childReport, error) {
+			res, err := src.Read(ctx)
+			if err != nil {
+				return childReport{}, err
+			}
+			if res.Incomplete != "" {
+				return childReport{}, errors.New("incomplete read: " + res.Incomplete)
+			}
+			return childReport{Entries: res.Entries, InScope: len(res.Users)}, nil
+		}
+	} else {
+		store, err := state.Open(ctx, cfg.State.DatabaseURL.Reveal())
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		s, err := syncer.Build(cfg, syncer.Wiring{Log: zerolog.Nop(), Store: store, RequestsPerMinute: a.PerMinute, UserAgent: "syncd-bench"})
+		if err != nil {
+			return err
+		}
+		run = func() (childReport, error) {
+			rep, err := s.Run(ctx)
+			if err != nil {
+				return childReport{}, fmt.Errorf("run: %w", err)
+			}
+			if rep.Incomplete != "" {
+				return childReport{}, errors.New("incomplete read: " + rep.Incomplete)
+			}
+			return childReport{Entries: rep.Entries, InScope: rep.InScope,
+				Unchanged: rep.Plan.Unchanged, Changes: rep.Plan.Changes(), Counts: rep.Counts}, nil
+		}
+	}
+	if a.CPUProfile != "" {
+		f, err := os.Create(a.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	if a.MemProfile != "" {
+		runtime.MemProfileRate = 64 << 10
+	}
+	start := time.Now()
+	rep, err := run()
+	rep.Wall = time.Since(start)
+	if a.CPUProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
+		return err
+	}
+	if a.MemProfile != "" {
+		f, err := os.Create(a.MemProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	return json.NewEncoder(os.Stdout).Encode(rep)
+}
