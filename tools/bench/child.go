@@ -33,7 +33,11 @@ type childArgs struct {
 	// ReadOnly reads the directory as a run does (source.New on the
 	// configuration, then Read) and does nothing else: the full read's own
 	// cost, without the state load and the plan.
-	ReadOnly   bool
+	ReadOnly bool
+	// Full reads the whole directory even when the run could read only
+	// what changed; DryRun plans without sending.
+	Full       bool
+	DryRun     bool
 	CPUProfile string
 	MemProfile string
 }
@@ -48,6 +52,10 @@ type childReport struct {
 	Unchanged int           `json:"unchanged"`
 	Changes   bool          `json:"changes"`
 	Counts    syncer.Counts `json:"counts"`
+	// Incremental says the run read only what changed; Deprovisions are
+	// the deprovisions it planned.
+	Incremental  bool `json:"incremental"`
+	Deprovisions int  `json:"deprovisions"`
 }
 
 // runChild runs one sync as cmd/syncd would (syncer.Build on the parsed
@@ -81,7 +89,8 @@ func runChild(a childArgs) error {
 			return err
 		}
 		defer store.Close()
-		s, err := syncer.Build(cfg, syncer.Wiring{Log: zerolog.Nop(), Store: store, RequestsPerMinute: a.PerMinute, UserAgent: "syncd-bench"})
+		s, err := syncer.Build(cfg, syncer.Wiring{Log: zerolog.Nop(), Store: store, RequestsPerMinute: a.PerMinute, UserAgent: "syncd-bench",
+			FullRead: a.Full, DryRun: a.DryRun})
 		if err != nil {
 			return err
 		}
@@ -94,7 +103,8 @@ func runChild(a childArgs) error {
 				return childReport{}, errors.New("incomplete read: " + rep.Incomplete)
 			}
 			return childReport{Entries: rep.Entries, InScope: rep.InScope,
-				Unchanged: rep.Plan.Unchanged, Changes: rep.Plan.Changes(), Counts: rep.Counts}, nil
+				Unchanged: rep.Plan.Unchanged, Changes: rep.Plan.Changes(), Counts: rep.Counts,
+				Incremental: rep.Incremental, Deprovisions: len(rep.Plan.Deprovision)}, nil
 		}
 	}
 	if a.CPUProfile != "" {

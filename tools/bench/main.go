@@ -35,6 +35,8 @@ func main() {
 		child     = flag.Bool(childFlag, false, "internal: run one sync and report it as JSON")
 		cfgPath   = flag.String("config", "", "internal: the child's configuration file")
 		readOnly  = flag.Bool("read-only", false, "internal: the child only reads the directory")
+		full      = flag.Bool("full", false, "internal: the child reads the whole directory")
+		dryRun    = flag.Bool("dry-run", false, "internal: the child plans and sends nothing")
 		perMinute = flag.Int("per-minute", 0, "internal: the child's SCIM requests per minute (negative: no limit)")
 		cpuProf   = flag.String("cpuprofile", "", "write a CPU profile of the child's sync here")
 		memProf   = flag.String("memprofile", "", "write an allocation profile of the child's sync here")
@@ -48,7 +50,8 @@ func main() {
 	)
 	flag.Parse()
 	if *child {
-		err := runChild(childArgs{Config: *cfgPath, PerMinute: *perMinute, ReadOnly: *readOnly, CPUProfile: *cpuProf, MemProfile: *memProf})
+		err := runChild(childArgs{Config: *cfgPath, PerMinute: *perMinute, ReadOnly: *readOnly, Full: *full, DryRun: *dryRun,
+			CPUProfile: *cpuProf, MemProfile: *memProf})
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench child: %v\n", err)
 			os.Exit(1)
@@ -170,6 +173,13 @@ func benchSize(ctx context.Context, pg *pgtest.Server, users, runs int, profileD
 	nc.Ratio = nc.WallSeconds / nc.FloorSeconds
 	nc.ReadRatio = nc.ReadSeconds / nc.FloorSeconds
 	sr.NoChange = nc
+	if !readOnly {
+		inc, err := incrementalRuns(ctx, w, runs, nc.FloorSeconds)
+		if err != nil {
+			return sr, err
+		}
+		sr.Incremental = inc
+	}
 	progress("%d users: no-change run %.3fs, read alone %.3fs, ldapsearch %.3fs (run %.2f×, read %.2f×), %d SCIM requests", users,
 		nc.WallSeconds, nc.ReadSeconds, nc.FloorSeconds, nc.Ratio, nc.ReadRatio, nc.SCIMRequests)
 	if nc.SCIMRequests != 0 {
@@ -199,7 +209,7 @@ func provisionAndRun(ctx context.Context, w *world, sr *sizeResult, nc *noChange
 	progress("%d users: provisioned in %v (%.0f ops/s)", users, p.Wall.Round(time.Millisecond), sr.Provision.OpsPerSecond)
 
 	for i := range runs + extra {
-		a := childArgs{}
+		a := childArgs{Full: true}
 		if profileDir != "" && i == 0 {
 			a.CPUProfile = filepath.Join(profileDir, fmt.Sprintf("cpu-%d.pprof", users))
 			a.MemProfile = filepath.Join(profileDir, fmt.Sprintf("allocs-%d.pprof", users))

@@ -22,9 +22,10 @@ type results struct {
 }
 
 type sizeResult struct {
-	Users     int             `json:"users"`
-	NoChange  noChangeResult  `json:"noChange"`
-	Provision provisionResult `json:"provision"`
+	Users       int               `json:"users"`
+	NoChange    noChangeResult    `json:"noChange"`
+	Incremental incrementalResult `json:"incremental"`
+	Provision   provisionResult   `json:"provision"`
 }
 
 // noChangeResult is the run of most ticks: a full read, nothing to do.
@@ -120,6 +121,22 @@ func (r *results) table() table {
 			{"syncd CPU (s)", func(s sizeResult) float64 { return s.NoChange.CPUSeconds }, "%.2f", true},
 			{"peak RSS (MiB)", func(s sizeResult) float64 { return mib(s.NoChange.PeakRSSBytes) }, "%.0f", true},
 			{"SCIM requests", func(s sizeResult) float64 { return float64(s.NoChange.SCIMRequests) }, "%.0f", false},
+		}},
+		{"no-change run, incremental", []row{
+			{"syncd run (s)", func(s sizeResult) float64 { return s.Incremental.NoChangeSeconds }, "%.3f", true},
+			{"ratio to full-read floor", func(s sizeResult) float64 { return s.Incremental.NoChangeRatio }, "%.3f×", false},
+			{"peak RSS (MiB)", func(s sizeResult) float64 { return mib(s.Incremental.NoChangePeakRSSBytes) }, "%.0f", true},
+			{"SCIM requests", func(s sizeResult) float64 { return float64(s.Incremental.NoChangeRequests) }, "%.0f", false},
+		}},
+		{"1% of users changed, incremental", []row{
+			{"changes", func(s sizeResult) float64 { return float64(s.Incremental.Changed) }, "%.0f", false},
+			{"SCIM requests", func(s sizeResult) float64 { return float64(s.Incremental.ChangedRequests) }, "%.0f", false},
+			{"syncd run (s)", func(s sizeResult) float64 { return s.Incremental.ChangedSeconds }, "%.3f", true},
+		}},
+		{"1% of users deleted, incremental (dry run)", []row{
+			{"deletions", func(s sizeResult) float64 { return float64(s.Incremental.Deleted) }, "%.0f", false},
+			{"deprovisions planned", func(s sizeResult) float64 { return float64(s.Incremental.DeprovisionsPlanned) }, "%.0f", false},
+			{"syncd run (s)", func(s sizeResult) float64 { return s.Incremental.DeletedSeconds }, "%.3f", true},
 		}},
 		{"full read alone (source.Read)", []row{
 			{"read (s)", func(s sizeResult) float64 { return s.NoChange.ReadSeconds }, "%.3f", true},

@@ -39,6 +39,7 @@ const (
 // configuration a child syncs with.
 type world struct {
 	users   int
+	dir     *dirgen.Directory
 	ldap    *slapdtest.Server
 	omni    *omnitest.Server
 	http    *http.Server
@@ -54,6 +55,7 @@ type world struct {
 func newWorld(ctx context.Context, pg *pgtest.Server, users int) (*world, error) {
 	w := &world{users: users}
 	dir := dirgen.Generate(dirgen.Options{Seed: 7, Users: users, Shape: dirgen.OpenLDAP, Suffix: suffix})
+	w.dir = dir
 	var err error
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
@@ -126,6 +128,9 @@ scim:
   token: ${%s}
   requestsPerMinute: 10000
   maxAttempts: 2
+safety:
+  # The deletions row plans its deprovisions rather than holding them.
+  maxDeprovisionsPerRun: 1000000
 state:
   databaseURL: ${%s}
 log:
@@ -164,6 +169,12 @@ func (w *world) child(ctx context.Context, a childArgs) (childRun, error) {
 	args := []string{"-" + childFlag, "-config", w.cfgPath, "-per-minute", fmt.Sprint(a.PerMinute)}
 	if a.ReadOnly {
 		args = append(args, "-read-only")
+	}
+	if a.Full {
+		args = append(args, "-full")
+	}
+	if a.DryRun {
+		args = append(args, "-dry-run")
 	}
 	if a.CPUProfile != "" {
 		args = append(args, "-cpuprofile", a.CPUProfile)
