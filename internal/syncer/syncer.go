@@ -103,6 +103,10 @@ type Syncer struct {
 	Metrics *Metrics
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// OnRun, when set, is told of every run that started (dry runs
+	// included), after it is recorded, with its error: for notifications.
+	// It must not block.
+	OnRun func(rep *Report, err error)
 
 	// refused are the API keys Omni refused since a run last took them.
 	refusedMu sync.Mutex
@@ -256,6 +260,9 @@ func (s *Syncer) Run(ctx context.Context) (*Report, error) {
 		rep.Error = err.Error()
 	}
 	r.finish(ctx, err)
+	if s.OnRun != nil {
+		s.OnRun(rep, err)
+	}
 	return rep, err
 }
 
