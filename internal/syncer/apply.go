@@ -57,6 +57,9 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 	// From here the operation is carried through even if the run is being
 	// stopped: journal, request and record, so that nothing is left half
 	// done.
+	if err := r.lock.Alive(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("before %s %s: %w", kind, op.User.UserName, err)
+	}
 	jop, err := r.store.BeginOp(context.WithoutCancel(ctx), jop)
 	if err != nil {
 		return fmt.Errorf("journal %s %s: %w", kind, op.User.UserName, err)

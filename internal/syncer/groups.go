@@ -170,6 +170,9 @@ func (r *run) applyGroup(ctx context.Context, op diff.GroupOp) error {
 	if op.Known != nil {
 		jop.SCIMID = op.Known.SCIMID
 	}
+	if err := r.lock.Alive(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("before %s %s: %w", kind, op.Group.Name, err)
+	}
 	jop, err := r.store.BeginOp(context.WithoutCancel(ctx), jop)
 	if err != nil {
 		return fmt.Errorf("journal %s %s: %w", kind, op.Group.Name, err)

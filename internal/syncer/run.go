@@ -58,6 +58,8 @@ type run struct {
 	// lower-cased name, listed once when a create needs it.
 	knownGroups map[string]identity.LinkedGroup
 	groupRead   diff.GroupRead
+	// lock is the run lock, checked before every write.
+	lock *state.Lock
 	// read is the run's directory read; its cursor is saved when the run
 	// ends with nothing held back.
 	read       *read

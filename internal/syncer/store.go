@@ -47,7 +47,7 @@ type journal interface {
 
 // runRecorder holds the run lock and records the run and its audit events.
 type runRecorder interface {
-	TryLock(ctx context.Context) (release func(), ok bool, err error)
+	TakeLock(ctx context.Context) (*state.Lock, bool, error)
 	CheckAuditIntegrity(ctx context.Context) error
 	StartRun(ctx context.Context, r state.Run) (state.Run, error)
 	FinishRun(ctx context.Context, r state.Run) error
@@ -167,7 +167,8 @@ func (d *dryStore) CompleteGroupOp(context.Context, state.Op, *identity.LinkedGr
 func (d *dryStore) SetGroupMissing(context.Context, []state.MissingMark) error { return nil }
 func (d *dryStore) DropMemberships(context.Context, []string) error            { return nil }
 
-func (d *dryStore) TryLock(context.Context) (func(), bool, error) { return func() {}, true, nil }
+// TakeLock takes no lock: a nil *state.Lock is always alive.
+func (d *dryStore) TakeLock(context.Context) (*state.Lock, bool, error) { return nil, true, nil }
 func (d *dryStore) CheckAuditIntegrity(context.Context) error     { return nil }
 func (d *dryStore) StartRun(_ context.Context, r state.Run) (state.Run, error) {
 	return r, nil

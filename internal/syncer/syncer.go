@@ -237,7 +237,7 @@ func (s *Syncer) Run(ctx context.Context) (*Report, error) {
 		// run's writes do not stop this one's before it has tried.
 		b.ResetBreaker()
 	}
-	release, ok, err := r.store.TryLock(ctx)
+	lock, ok, err := r.store.TakeLock(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("take run lock: %w", err)
 	}
@@ -246,7 +246,8 @@ func (s *Syncer) Run(ctx context.Context) (*Report, error) {
 		r.metrics.observeSkipped()
 		return rep, ErrLocked
 	}
-	defer release()
+	defer lock.Release()
+	r.lock = lock
 	err = r.do(ctx)
 	if err == nil && ctx.Err() == nil && r.read != nil && r.read.cursor != nil {
 		// Only a run that held nothing back and failed nothing moves the
