@@ -169,7 +169,7 @@ func (d *dryStore) DropMemberships(context.Context, []string) error            {
 
 // TakeLock takes no lock: a nil *state.Lock is always alive.
 func (d *dryStore) TakeLock(context.Context) (*state.Lock, bool, error) { return nil, true, nil }
-func (d *dryStore) CheckAuditIntegrity(context.Context) error     { return nil }
+func (d *dryStore) CheckAuditIntegrity(context.Context) error           { return nil }
 func (d *dryStore) StartRun(_ context.Context, r state.Run) (state.Run, error) {
 	return r, nil
 }
