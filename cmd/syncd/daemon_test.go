@@ -68,7 +68,13 @@ func (w *world) appendConfig(t *testing.T, yaml string) {
 // only run is the one at start.
 func (w *world) startDaemon(t *testing.T) *daemon {
 	t.Helper()
-	w.appendConfig(t, "schedule: \"@yearly\"\nhttp:\n  listen: 127.0.0.1:0\n")
+	return w.startDaemonOn(t, "@yearly")
+}
+
+// startDaemonOn is startDaemon on the given schedule.
+func (w *world) startDaemonOn(t *testing.T, schedule string) *daemon {
+	t.Helper()
+	w.appendConfig(t, "schedule: \""+schedule+"\"\nhttp:\n  listen: 127.0.0.1:0\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &daemon{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, exited: make(chan struct{})}
 	go func() {

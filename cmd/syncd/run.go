@@ -112,7 +112,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *dryRun {
 		*once = true
 	}
-	return syncCmd(ctx, cfg, log, stdout, syncFlags{once: *once, dryRun: *dryRun, json: *output == "json", allowMass: *allowMass, full: f.full})
+	return syncCmd(ctx, cfg, log, stdout, syncFlags{once: *once, dryRun: *dryRun, json: *output == "json", allowMass: *allowMass, full: f.full, path: path, getenv: getenv})
 }
 
 // stopRequested is logged as soon as the sync command is told to stop.
@@ -120,6 +120,9 @@ const stopRequested = "stop requested; letting the request in flight finish"
 
 type syncFlags struct {
 	once, dryRun, json, allowMass, full bool
+	// path and getenv reload the configuration on SIGHUP.
+	path   string
+	getenv func(string) string
 }
 
 func syncCmd(ctx context.Context, cfg *config.Config, log zerolog.Logger, stdout io.Writer, f syncFlags) error {
@@ -162,15 +165,7 @@ func syncCmd(ctx context.Context, cfg *config.Config, log zerolog.Logger, stdout
 	}
 
 	if !f.once {
-		if cfg.HTTP.Listen != "" {
-			stopHTTP, err := serveHTTP(ctx, cfg.HTTP.Listen, reg, w.Store, log)
-			if err != nil {
-				return err
-			}
-			defer stopHTTP()
-		}
-		log.Info().Str("version", version).Str("schedule", cfg.Schedule).Msg("syncd started")
-		return s.Serve(ctx, cfg.Schedule)
+		return runDaemon(ctx, daemonArgs{path: f.path, getenv: f.getenv, cfg: cfg, log: log, wiring: w, syncer: s, reg: reg})
 	}
 
 	rep, runErr := s.Run(ctx)
@@ -193,7 +188,7 @@ func syncCmd(ctx context.Context, cfg *config.Config, log zerolog.Logger, stdout
 
 // serveHTTP serves /healthz, /readyz and /metrics until the returned stop is
 // called.
-func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, store *state.Store, log zerolog.Logger) (func(), error) {
+func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, store *state.Store, stale func() error, log zerolog.Logger) (func(), error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -202,6 +197,12 @@ func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, store
 			defer cancel()
 			if err := store.Ping(pctx); err != nil {
 				http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		if stale != nil {
+			if err := stale(); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
 				return
 			}
 		}

@@ -18,11 +18,14 @@ type Config struct {
 	// Schedule is a cron expression (5 fields, or a descriptor such as
 	// @hourly) used by the daemon; ignored with --once.
 	Schedule string `yaml:"schedule"`
-	LDAP     LDAP   `yaml:"ldap"`
-	SCIM     SCIM   `yaml:"scim"`
-	State    State  `yaml:"state"`
-	Safety   Safety `yaml:"safety"`
-	Log      Log    `yaml:"log"`
+	// ScheduleJitter delays each tick by a random time up to it, so that
+	// a fleet of replicas does not hit the directory at the same second.
+	ScheduleJitter Duration `yaml:"scheduleJitter"`
+	LDAP           LDAP     `yaml:"ldap"`
+	SCIM           SCIM     `yaml:"scim"`
+	State          State    `yaml:"state"`
+	Safety         Safety   `yaml:"safety"`
+	Log            Log      `yaml:"log"`
 	// HTTP is the opt-in listen address for /healthz, /readyz and /metrics.
 	HTTP HTTP `yaml:"http"`
 }
@@ -193,6 +196,9 @@ type Log struct {
 
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// StaleAfter turns /readyz unready when runs have failed for longer;
+	// zero means three schedule intervals.
+	StaleAfter Duration `yaml:"staleAfter"`
 }
 
 // Duration is a time.Duration written as "30s" in YAML.

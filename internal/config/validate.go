@@ -34,6 +34,12 @@ type problems = validate.Problems
 // Validate never includes a secret in a message.
 func (c *Config) Validate() error {
 	var ps problems
+	if c.ScheduleJitter < 0 {
+		ps.Add("scheduleJitter", "must not be negative")
+	}
+	if c.HTTP.StaleAfter < 0 {
+		ps.Add("http.staleAfter", "must not be negative")
+	}
 	if _, err := cron.ParseStandard(c.Schedule); err != nil {
 		ps.Add("schedule", "must be a cron expression of 5 fields or a descriptor such as @hourly: %v", err)
 	}

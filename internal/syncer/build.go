@@ -23,6 +23,9 @@ type Wiring struct {
 	Log zerolog.Logger
 	// Registry, when set, receives the run and SCIM request metrics.
 	Registry prometheus.Registerer
+	// Metrics, when set, are the run metrics to reuse (a reload builds a
+	// new syncer over the same series).
+	Metrics *Metrics
 	// Store is the state database; nil only for a dry run, which then plans
 	// against a listing of Omni users.
 	Store *state.Store
@@ -61,8 +64,8 @@ func Build(cfg *config.Config, w Wiring) (*Syncer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scim: %w", err)
 	}
-	var metrics *Metrics
-	if w.Registry != nil {
+	metrics := w.Metrics
+	if metrics == nil && w.Registry != nil {
 		metrics = NewMetrics(w.Registry)
 	}
 	trigger := w.Trigger
@@ -150,7 +153,7 @@ func NewSink(cfg *config.Config, w Wiring) (*sink.Client, error) {
 		latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "syncd_scim_request_duration_seconds", Help: "SCIM request latency.",
 		}, []string{"method"})
-		w.Registry.MustRegister(requests, latency)
+		requests, latency = register(w.Registry, requests), register(w.Registry, latency)
 		sc.Observe = func(method string, status int, d time.Duration) {
 			requests.WithLabelValues(method, fmt.Sprint(status)).Inc()
 			latency.WithLabelValues(method).Observe(d.Seconds())
@@ -165,4 +168,21 @@ func fullReadEvery(cfg *config.Config) time.Duration {
 		return d
 	}
 	return source.DefaultFullReadEvery
+}
+
+// register registers c with reg, or returns the collector already
+// registered in its place: a reloaded configuration builds a new client
+// over the same series.
+func register[T prometheus.Collector](reg prometheus.Registerer, c T) T {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(T); ok {
+			return existing
+		}
+	}
+	panic(err)
 }

@@ -32,6 +32,10 @@ type Metrics struct {
 	Unfixable prometheus.Counter
 	// KeysRefused counts API keys Omni refused (401/403).
 	KeysRefused prometheus.Counter
+	// TicksSkipped counts schedule ticks that passed while a run was going.
+	TicksSkipped prometheus.Counter
+	// Reloads counts configuration reloads (SIGHUP) by outcome.
+	Reloads *prometheus.CounterVec
 	// GroupsInScope, ManagedGroups and Memberships describe group sync
 	// after the last run: groups read, groups syncd manages, and the
 	// memberships it manages in them.
@@ -81,8 +85,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.GroupsInScope = prometheus.NewGauge(prometheus.GaugeOpts{Name: "syncd_directory_groups", Help: "Groups in scope in the last group read."})
 	m.ManagedGroups = prometheus.NewGauge(prometheus.GaugeOpts{Name: "syncd_managed_groups", Help: "Omni groups syncd manages."})
 	m.Memberships = prometheus.NewGauge(prometheus.GaugeOpts{Name: "syncd_managed_memberships", Help: "Group memberships syncd manages."})
+	m.TicksSkipped = prometheus.NewCounter(prometheus.CounterOpts{Name: "syncd_ticks_skipped_total", Help: "Schedule ticks skipped because a run was still going."})
+	m.Reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "syncd_config_reloads_total", Help: "Configuration reloads (SIGHUP) by outcome (ok, failed)."}, []string{"outcome"})
 	reg.MustRegister(m.Runs, m.Operations, m.GuardTrips, m.DirectorySize, m.Skipped, m.LastSuccess, m.RunDuration,
-		m.Held, m.Blocked, m.Unfixable, m.KeysRefused, m.GroupsInScope, m.ManagedGroups, m.Memberships)
+		m.Held, m.Blocked, m.Unfixable, m.KeysRefused, m.GroupsInScope, m.ManagedGroups, m.Memberships, m.TicksSkipped, m.Reloads)
 	return m
 }
 
@@ -141,6 +147,32 @@ func (m *Metrics) observeKeyRefused() {
 		return
 	}
 	m.KeysRefused.Inc()
+}
+
+// ObserveReload counts a configuration reload, accepted or refused.
+func (m *Metrics) ObserveReload(ok bool) {
+	if m == nil {
+		return
+	}
+	outcome := "ok"
+	if !ok {
+		outcome = "failed"
+	}
+	m.Reloads.WithLabelValues(outcome).Inc()
+}
+
+func (m *Metrics) observeNotStarted() {
+	if m == nil {
+		return
+	}
+	m.Runs.WithLabelValues(OutcomeNotStarted).Inc()
+}
+
+func (m *Metrics) observeTicksSkipped(n int) {
+	if m == nil {
+		return
+	}
+	m.TicksSkipped.Add(float64(n))
 }
 
 func (m *Metrics) observeUnfixable() {

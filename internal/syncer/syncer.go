@@ -113,6 +113,10 @@ type Syncer struct {
 	refused   []KeyRefusal
 }
 
+// errNotStarted marks a run that could not start (the lock could not be
+// asked for): the daemon logs it once, not on every tick.
+var errNotStarted = errors.New("sync run not started")
+
 // ErrLocked is returned when another replica holds the run lock.
 var ErrLocked = &HintError{Err: errors.New("another syncd holds the run lock; run skipped"),
 	Hint: "another syncd is running against this database"}
@@ -239,7 +243,9 @@ func (s *Syncer) Run(ctx context.Context) (*Report, error) {
 	}
 	lock, ok, err := r.store.TakeLock(ctx)
 	if err != nil {
-		return rep, fmt.Errorf("take run lock: %w", err)
+		rep.Outcome = OutcomeNotStarted
+		r.metrics.observeNotStarted()
+		return rep, fmt.Errorf("%w: take run lock: %w", errNotStarted, err)
 	}
 	if !ok {
 		rep.Outcome = OutcomeSkipped
