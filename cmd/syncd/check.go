@@ -56,13 +56,7 @@ func check(ctx context.Context, cfg *config.Config, stdout io.Writer, log zerolo
 		line("ldap", err, "")
 	}
 
-	client, err := syncer.NewSink(cfg, syncer.Wiring{Log: log, UserAgent: "syncd/" + version})
-	if err == nil {
-		cctx, cancel := context.WithTimeout(ctx, 2*cfg.SCIM.Timeout.D())
-		err = client.Check(cctx)
-		cancel()
-	}
-	line("scim", err, cfg.SCIM.URL+": API key accepted")
+	checkKeys(ctx, cfg, log, line)
 	if len(cfg.Safety.ProtectedUsers) == 0 {
 		// An Omni API key lives as long as the user who created it: a run
 		// that deactivates that user revokes syncd's own key.
@@ -78,6 +72,7 @@ func check(ctx context.Context, cfg *config.Config, stdout io.Writer, log zerolo
 			err = store.Ping(cctx)
 			if err == nil {
 				line("database", nil, "reachable")
+				schemaStatus(cctx, store, stdout, line)
 				heldOps(cctx, store, stdout)
 			}
 			store.Close()
@@ -91,6 +86,56 @@ func check(ctx context.Context, cfg *config.Config, stdout io.Writer, log zerolo
 		return &exitError{code: exitFailed, err: fmt.Errorf("%d check(s) failed", failed)}
 	}
 	return nil
+}
+
+// checkKeys tries each API key on its own, so that a refused key is named
+// (by position, never by value) rather than hidden behind the others.
+func checkKeys(ctx context.Context, cfg *config.Config, log zerolog.Logger, line func(string, error, string)) {
+	keys := cfg.SCIM.Keys()
+	if len(keys) == 0 {
+		_, err := syncer.NewSink(cfg, syncer.Wiring{Log: log})
+		line("scim", err, "")
+		return
+	}
+	for i, k := range keys {
+		client, err := syncer.NewSink(withKey(cfg, k), syncer.Wiring{Log: log, UserAgent: "syncd/" + version})
+		if err == nil {
+			cctx, cancel := context.WithTimeout(ctx, 2*cfg.SCIM.Timeout.D())
+			err = client.Check(cctx)
+			cancel()
+		}
+		if err != nil {
+			err = fmt.Errorf("API key %d: %w", i+1, err)
+		}
+		line("scim", err, fmt.Sprintf("%s: API key %d accepted", cfg.SCIM.URL, i+1))
+	}
+}
+
+// withKey is cfg with k as its only API key.
+func withKey(cfg *config.Config, k string) *config.Config {
+	c := *cfg
+	c.SCIM.Token, c.SCIM.TokenFile = config.Secret(k), ""
+	c.SCIM.Tokens, c.SCIM.TokenFiles = nil, nil
+	return &c
+}
+
+// schemaStatus says whether the schema is up to date; migrations pending are a
+// warning, since `syncd migrate` is the next step, and a schema newer than
+// this syncd is a failure.
+func schemaStatus(ctx context.Context, store *state.Store, stdout io.Writer, line func(string, error, string)) {
+	applied, pending, err := store.MigrationStatus(ctx)
+	switch {
+	case err != nil:
+		line("schema", err, "")
+	case len(pending) > 0:
+		what := "migrations"
+		if len(pending) == 1 {
+			what = "migration"
+		}
+		fmt.Fprintf(stdout, "WARN %-8s database: %d %s pending: %s; run syncd migrate\n", "schema", len(pending), what, strings.Join(pending, ", "))
+	default:
+		line("schema", nil, fmt.Sprintf("up to date (%d migrations applied)", len(applied)))
+	}
 }
 
 // heldOps lists the operations Omni refused in a way no retry can fix, with
