@@ -107,3 +107,21 @@ func (w *world) adminDB(t *testing.T) *pgx.Conn {
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
 }
+
+// /readyz turns unready once runs have failed for longer than
+// http.staleAfter (three schedule intervals unless set), and ready again
+// after a success.
+func TestReadyzTurnsUnreadyWhenRunsKeepFailing(t *testing.T) {
+	w := newWorld(t, true, 5)
+	w.omni.SetToken("a-revoked-key")
+	d := w.startDaemonOn(t, "@every 1s")
+	eventually(t, d, "/readyz unready after failing runs", func() bool {
+		code, _ := d.get(t, "/readyz")
+		return code == 503
+	})
+	w.omni.SetToken(testToken)
+	eventually(t, d, "/readyz ready after a success", func() bool {
+		code, _ := d.get(t, "/readyz")
+		return code == 200
+	})
+}

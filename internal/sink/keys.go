@@ -127,9 +127,21 @@ func (r *keyring) count() (total, live int) {
 }
 
 // Keys reports how many API keys the Client was given and how many Omni has
-// not refused. A refused key stays out until the process restarts with a
-// new Client.
+// not refused since the last ResetKeys.
 func (c *Client) Keys() (total, live int) { return c.keys.count() }
+
+// ResetKeys brings every refused key back, for a new run: a key replaced or
+// re-enabled in Omni works again without a restart, and one still refused is
+// refused (and reported) again at its first request.
+func (c *Client) ResetKeys() {
+	r := c.keys
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range r.keys {
+		k.refused = false
+	}
+	r.live = len(r.keys)
+}
 
 // keyRefused handles the error of an attempt sent with k. When Omni refused
 // the key (401 or 403), k is dropped and reported, and resend says whether

@@ -17,6 +17,8 @@ type Run struct {
 	FinishedAt     time.Time
 	DryRun         bool
 	Trigger        string
+	// Runner names the process that ran it (host/pid).
+	Runner string
 	Outcome        RunOutcome
 	SourceComplete bool
 	SourceCount    int
@@ -68,10 +70,10 @@ func (s *Store) StartRun(ctx context.Context, r Run) (Run, error) {
 		return Run{}, fmt.Errorf("close crashed runs: %w", err)
 	}
 	err := s.pool.QueryRow(ctx, `
-		INSERT INTO sync_runs (started_at, dry_run, trigger, outcome)
-		VALUES (coalesce($1, now()), $2, $3, $4)
+		INSERT INTO sync_runs (started_at, dry_run, trigger, outcome, runner)
+		VALUES (coalesce($1, now()), $2, $3, $4, $5)
 		RETURNING id, started_at`,
-		timestamptz(r.StartedAt), r.DryRun, r.Trigger, r.Outcome).Scan(&r.ID, &r.StartedAt)
+		timestamptz(r.StartedAt), r.DryRun, r.Trigger, r.Outcome, bound(r.Runner)).Scan(&r.ID, &r.StartedAt)
 	if err != nil {
 		return Run{}, fmt.Errorf("record run start: %w", err)
 	}

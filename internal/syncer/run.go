@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -83,7 +84,7 @@ func (r *run) do(ctx context.Context) error {
 	if err := r.store.CheckAuditIntegrity(ctx); err != nil {
 		return err
 	}
-	stored, err := r.store.StartRun(ctx, state.Run{DryRun: false, Trigger: r.opts.Trigger})
+	stored, err := r.store.StartRun(ctx, state.Run{DryRun: false, Trigger: r.opts.Trigger, Runner: runner()})
 	if err != nil {
 		return fmt.Errorf("record run start: %w", err)
 	}
@@ -380,4 +381,11 @@ func (r *run) audit(ctx context.Context, evs ...state.AuditEvent) {
 	if err := r.store.Audit(ctx, evs...); err != nil {
 		r.log.Error().Err(err).Msg("write audit events")
 	}
+}
+
+// runner names this process in the runs it records: replicas are told
+// apart by host and pid.
+func runner() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
 }

@@ -241,6 +241,10 @@ func (s *Syncer) Run(ctx context.Context) (*Report, error) {
 		// run's writes do not stop this one's before it has tried.
 		b.ResetBreaker()
 	}
+	if k, ok := s.Sink.(interface{ ResetKeys() }); ok {
+		// Likewise the keys: a key refused in the last run is tried again.
+		k.ResetKeys()
+	}
 	lock, ok, err := r.store.TakeLock(ctx)
 	if err != nil {
 		rep.Outcome = OutcomeNotStarted
