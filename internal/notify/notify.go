@@ -115,7 +115,7 @@ func New(cfg Config) (*Notifier, error) {
 }
 
 // Observe decides whether r is worth telling and queues its message. It
-// never blocks.
+// never blocks. A message dropped for a full queue still counts as told.
 func (n *Notifier) Observe(r Run) {
 	m, ok := n.decide(r)
 	if !ok {
@@ -185,7 +185,12 @@ func (n *Notifier) message(ev Event, r Run, prev Event) Message {
 		m.GuardTrips = append(m.GuardTrips, n.scrub.clip(t, maxError))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "syncd run %d", r.RunID)
+	if r.RunID != 0 {
+		fmt.Fprintf(&b, "syncd run %d", r.RunID)
+	} else {
+		// The run failed before it was recorded, so it has no id.
+		b.WriteString("a syncd run")
+	}
 	switch ev {
 	case EventKeyRefused:
 		b.WriteString(": Omni refused ")
@@ -197,7 +202,11 @@ func (n *Notifier) message(ev Event, r Run, prev Event) Message {
 	case EventGuardTripped:
 		fmt.Fprintf(&b, ": a safety guard held deprovisions back: %s", strings.Join(m.GuardTrips, "; "))
 	case EventRunFailed:
-		fmt.Fprintf(&b, " %s", r.Outcome)
+		if r.Outcome == "failed" || r.Outcome == "" {
+			b.WriteString(" failed")
+		} else {
+			fmt.Fprintf(&b, " ended %s", r.Outcome)
+		}
 	case EventRecovered:
 		fmt.Fprintf(&b, " succeeded again after %s", strings.ReplaceAll(string(prev), "_", " "))
 	}

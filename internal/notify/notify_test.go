@@ -20,6 +20,10 @@ func TestEachProblemSendsOneMessage(t *testing.T) {
 		{"guard trip", guarded, EventGuardTripped, "a safety guard held deprovisions back: source has 40 users"},
 		{"one of several keys refused", refused, EventKeyRefused, "Omni refused API key 2 (by position in the configuration)"},
 		{"the only key refused", denied, EventKeyRefused, "Omni refused the API key"},
+		{"a partial run", Run{RunID: 6, Outcome: "partial", Failed: true, Error: "operations failed"}, EventRunFailed,
+			"syncd run 6 ended partial (error: operations failed)"},
+		{"a run that failed before it was recorded", Run{Outcome: "failed", Failed: true, Error: "ldap: bind"}, EventRunFailed,
+			"a syncd run failed (error: ldap: bind)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHook(t)
