@@ -28,6 +28,8 @@ type Config struct {
 	Log            Log      `yaml:"log"`
 	// HTTP is the opt-in listen address for /healthz, /readyz and /metrics.
 	HTTP HTTP `yaml:"http"`
+	// Notify is where syncd tells a person of runs that need one.
+	Notify Notify `yaml:"notify"`
 }
 
 type LDAP struct {
@@ -199,6 +201,19 @@ type HTTP struct {
 	// StaleAfter turns /readyz unready when runs have failed for longer;
 	// zero means three schedule intervals.
 	StaleAfter Duration `yaml:"staleAfter"`
+}
+
+// Notify configures the webhook syncd posts to when a run fails, a guard
+// holds deprovisions back, Omni refuses a key, and when runs recover. It is
+// off unless WebhookURL is set (inline, as WebhookURLFile, or as the
+// systemd credential notify-webhook).
+type Notify struct {
+	// WebhookURL is a Slack- or Teams-compatible incoming webhook. It is a
+	// Secret: such a URL embeds the credential that lets anyone post.
+	WebhookURL     Secret `yaml:"webhookURL"`
+	WebhookURLFile string `yaml:"webhookURLFile"`
+	// Timeout bounds one attempt to deliver a message.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Duration is a time.Duration written as "30s" in YAML.

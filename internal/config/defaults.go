@@ -126,7 +126,8 @@ func base() Config {
 			MaxGroupDeletionsPerRun: 5,
 			MaxMemberRemovalPercent: 10,
 		},
-		Log: Log{Level: "info", Format: "auto"},
+		Log:    Log{Level: "info", Format: "auto"},
+		Notify: Notify{Timeout: Duration(10 * time.Second)},
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Names of the systemd credentials (LoadCredential=) read when the file gives
@@ -19,6 +21,8 @@ const (
 	// is missing, when the file lists none itself.
 	CredentialSCIMTokenN  = "scim-token-%d"
 	CredentialDatabaseURL = "database-url"
+	// The webhook URL of notify.webhookURL.
+	CredentialNotifyWebhook = "notify-webhook"
 )
 
 // maxSecretFile bounds a secret file; a larger one is almost certainly the
@@ -41,6 +45,7 @@ func (c *Config) resolveSecrets(credDir string, ps *problems) {
 		{"ldap.bindPassword", "ldap.bindPasswordFile", CredentialBindPassword, &c.LDAP.BindPassword, &c.LDAP.BindPasswordFile, c.LDAP.BindDN != ""},
 		{"scim.token", "scim.tokenFile", CredentialSCIMToken, &c.SCIM.Token, &c.SCIM.TokenFile, true},
 		{"state.databaseURL", "state.databaseURLFile", CredentialDatabaseURL, &c.State.DatabaseURL, &c.State.DatabaseURLFile, true},
+		{"notify.webhookURL", "notify.webhookURLFile", CredentialNotifyWebhook, &c.Notify.WebhookURL, &c.Notify.WebhookURLFile, true},
 	} {
 		switch {
 		case *s.file != "" && *s.value == "":
@@ -130,4 +135,32 @@ func readSecret(name string) (Secret, error) {
 		return "", fmt.Errorf("secret file %s is empty", name)
 	}
 	return Secret(v), nil
+}
+
+// SecretValues returns every secret value the configuration holds (the API
+// keys, the bind password, the database URL and the password inside it,
+// the webhook URL), for scrubbing from text that leaves the process.
+func (c *Config) SecretValues() []string {
+	out := c.SCIM.Keys()
+	for _, s := range []Secret{c.LDAP.BindPassword, c.State.DatabaseURL, c.Notify.WebhookURL} {
+		if s != "" {
+			out = append(out, s.Reveal())
+		}
+	}
+	if pw := databasePassword(c.State.DatabaseURL.Reveal()); pw != "" {
+		out = append(out, pw)
+	}
+	return out
+}
+
+// databasePassword is the password in a database URL or key=value DSN, or "".
+func databasePassword(dsn string) string {
+	if dsn == "" {
+		return ""
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return ""
+	}
+	return cfg.Password
 }

@@ -49,6 +49,7 @@ func (c *Config) Validate() error {
 	c.Safety.validate(&ps)
 	c.Log.validate(&ps)
 	c.HTTP.validate(&ps)
+	c.Notify.validate(&ps)
 	return ps.Err()
 }
 
@@ -79,18 +80,10 @@ func (l *LDAP) validate(ps *problems) {
 }
 
 func (s *SCIM) validate(ps *problems) {
-	u, err := url.Parse(s.URL)
-	switch {
-	case s.URL == "":
+	if s.URL == "" {
 		ps.Add("scim.url", "must be set, e.g. https://acme.omniapp.co/api/scim/v2")
-	case err != nil || !u.IsAbs() || u.Host == "":
-		ps.Add("scim.url", "must be an absolute URL such as https://acme.omniapp.co/api/scim/v2")
-	case u.Scheme != "https" && u.Scheme != "http":
-		ps.Add("scim.url", "scheme must be https")
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
-		ps.Add("scim.url", "must be https unless the host is loopback")
-	case u.User != nil:
-		ps.Add("scim.url", "must not hold credentials; use scim.token")
+	} else {
+		checkHTTPS(ps, "scim.url", s.URL, "https://acme.omniapp.co/api/scim/v2", "; use scim.token")
 	}
 	checkCAFile(ps, "scim.rootCAFile", s.RootCAFile)
 	more := len(s.Tokens)+len(s.TokenFiles) > 0
@@ -203,6 +196,36 @@ func (h *HTTP) validate(ps *problems) {
 	_, port, err := net.SplitHostPort(h.Listen)
 	if err != nil || (port != "0" && !validate.Port(port)) {
 		ps.Add("http.listen", "must be host:port or :port, e.g. 127.0.0.1:9090")
+	}
+}
+
+// validate checks the webhook when one is set. No message quotes the URL:
+// a webhook URL embeds the credential that lets anyone post to it.
+func (n *Notify) validate(ps *problems) {
+	secretPair(ps, "notify.webhookURL", n.WebhookURL, "notify.webhookURLFile", n.WebhookURLFile, false)
+	if n.WebhookURL != "" {
+		checkHTTPS(ps, "notify.webhookURL", n.WebhookURL.Reveal(), "https://hooks.example.com/services/…", "")
+	}
+	if n.Timeout <= 0 {
+		ps.Add("notify.timeout", "must be above zero")
+	}
+}
+
+// checkHTTPS reports a URL that is not absolute, not https (http only to a
+// loopback host, for a local stand-in) or holds credentials; example shows
+// a good one and credHint follows the credentials message. No message
+// quotes the URL.
+func checkHTTPS(ps *problems, field, raw, example, credHint string) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || !u.IsAbs() || u.Host == "":
+		ps.Add(field, "must be an absolute URL such as %s", example)
+	case u.Scheme != "https" && u.Scheme != "http":
+		ps.Add(field, "scheme must be https")
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		ps.Add(field, "must be https unless the host is loopback")
+	case u.User != nil:
+		ps.Add(field, "must not hold credentials%s", credHint)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/syncd-dev/syncd/internal/config"
 	"github.com/syncd-dev/syncd/internal/diff"
+	"github.com/syncd-dev/syncd/internal/notify"
 	"github.com/syncd-dev/syncd/internal/sink"
 	"github.com/syncd-dev/syncd/internal/source"
 	"github.com/syncd-dev/syncd/internal/state"
@@ -46,6 +47,14 @@ type Wiring struct {
 	OnKeyRefused func(position int, err error)
 	// FullRead reads the directory in full this run (--full).
 	FullRead bool
+	// OnRun, when set, is told of every run; Build chains the notifier
+	// after it.
+	OnRun func(rep *Report, err error)
+	// Notifier, when set, tells of the runs instead of one Build would
+	// start from notify.webhookURL, so that the caller can Close it (and
+	// flush what is queued) on exit. A notifier Build starts lives as long
+	// as the process.
+	Notifier *notify.Notifier
 }
 
 // Build wires a ready Syncer from the configuration: the directory source,
@@ -87,11 +96,72 @@ func Build(cfg *config.Config, w Wiring) (*Syncer, error) {
 			MaxRemovalPercent: cfg.Safety.MaxMemberRemovalPercent,
 		},
 	}
+	s.OnRun = w.OnRun
+	n := w.Notifier
+	if n == nil && cfg.Notify.WebhookURL != "" {
+		if n, err = NewNotifier(cfg, w.Log); err != nil {
+			return nil, err
+		}
+	}
+	if n != nil {
+		s.OnRun = chainOnRun(s.OnRun, func(rep *Report, err error) { n.Observe(NotifyRun(rep, err)) })
+	}
 	if w.Store != nil {
 		// Only a real store: a nil *state.Store would make a non-nil Store.
 		s.Store = w.Store
 	}
 	return s, nil
+}
+
+// NewNotifier starts the notifier of notify.webhookURL, which must be set.
+// It is given every secret of the configuration to scrub from its messages.
+func NewNotifier(cfg *config.Config, log zerolog.Logger) (*notify.Notifier, error) {
+	n, err := notify.New(notify.Config{
+		URL:     cfg.Notify.WebhookURL.Reveal(),
+		Secrets: cfg.SecretValues(),
+		Timeout: cfg.Notify.Timeout.D(),
+		Log:     log.With().Str("component", "notify").Logger(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notify: %w", err)
+	}
+	return n, nil
+}
+
+// NotifyRun is what the notifier needs to know of a run: a refused key
+// (errors.Is sink.ErrUnauthorized, or a key taken out during the run), the
+// guard trips, whether it failed. A run skipped for the lock, or
+// interrupted, tells nothing either way.
+func NotifyRun(rep *Report, err error) notify.Run {
+	r := notify.Run{
+		RunID:        rep.RunID,
+		DryRun:       rep.DryRun,
+		Outcome:      string(rep.Outcome),
+		Counts:       rep.Counts,
+		GuardTrips:   rep.GuardTrips,
+		Unauthorized: errors.Is(err, sink.ErrUnauthorized),
+		Failed:       err != nil,
+		Inconclusive: errors.Is(err, ErrLocked) || rep.Outcome == OutcomeSkipped || rep.Outcome == OutcomeInterrupted,
+		Error:        rep.Error,
+	}
+	for _, k := range rep.KeysRefused {
+		r.KeysRefused = append(r.KeysRefused, k.Position)
+	}
+	if r.Error == "" && err != nil {
+		r.Error = err.Error()
+	}
+	return r
+}
+
+// chainOnRun calls first (when set), then next.
+func chainOnRun(first, next func(*Report, error)) func(*Report, error) {
+	if first == nil {
+		return next
+	}
+	return func(rep *Report, err error) {
+		first(rep, err)
+		next(rep, err)
+	}
 }
 
 // PolicyFrom translates the safety settings and the attribute mapping into
