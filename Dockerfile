@@ -10,6 +10,8 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/syncd /usr/local/bin/syncd
-USER nonroot:nonroot
+# 65532 is distroless's nonroot; a numeric USER lets Kubernetes' runAsNonRoot
+# check it.
+USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/syncd"]
 CMD ["--config", "/etc/syncd/syncd.yaml"]
