@@ -42,7 +42,8 @@ var syncdMetrics = map[string]metric{
 	"syncd_managed_memberships":            {},
 	"syncd_scim_requests_total":            {labels: []string{"method", "status"}},
 	"syncd_scim_request_duration_seconds":  {labels: []string{"method"}, histogram: true},
-	"syncd_config_reloads_total":           {labels: []string{"outcome"}, pending: "configuration reload"},
+	"syncd_config_reloads_total":           {labels: []string{"outcome"}},
+	"syncd_ticks_skipped_total":            {},
 }
 
 // targetLabels are the labels Prometheus adds to every series it scrapes.

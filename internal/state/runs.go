@@ -12,13 +12,13 @@ import (
 
 // Run is one sync run as recorded in sync_runs.
 type Run struct {
-	ID             int64
-	StartedAt      time.Time
-	FinishedAt     time.Time
-	DryRun         bool
-	Trigger        string
+	ID         int64
+	StartedAt  time.Time
+	FinishedAt time.Time
+	DryRun     bool
+	Trigger    string
 	// Runner names the process that ran it (host/pid).
-	Runner string
+	Runner         string
 	Outcome        RunOutcome
 	SourceComplete bool
 	SourceCount    int
