@@ -143,6 +143,22 @@ func syncCmd(ctx context.Context, cfg *config.Config, log zerolog.Logger, stdout
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	w := syncer.Wiring{Log: log, DryRun: f.dryRun, AllowMassDeprovision: f.allowMass, FullRead: f.full, UserAgent: "syncd/" + version}
+	if cfg.Notify.WebhookURL != "" && !f.dryRun {
+		// One notifier for the process: a reload keeps what it last told,
+		// and what is queued is sent before syncd exits.
+		n, err := syncer.NewNotifier(cfg, log)
+		if err != nil {
+			return &exitError{code: exitConfig, err: err}
+		}
+		w.Notifier = n
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if err := n.Close(cctx); err != nil {
+				log.Warn().Err(err).Msg("webhook messages still queued at exit were dropped")
+			}
+		}()
+	}
 	if reg != nil {
 		w.Registry, w.Trigger = reg, "schedule"
 	}

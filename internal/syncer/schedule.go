@@ -110,10 +110,7 @@ func Serve(ctx context.Context, s *Syncer, schedule string, o ServeOptions) erro
 			s.Metrics.observeTicksSkipped(skipped)
 			s.Log.Debug().Int("ticks", skipped).Msg("ticks passed while the run was going; skipped")
 		}
-		next := sched.Next(now)
-		if o.Jitter > 0 {
-			next = next.Add(rand.N(o.Jitter))
-		}
+		next := nextTick(sched, now, o.Jitter)
 		s.Log.Debug().Time("next_run", next).Msg("waiting for the next tick")
 		t := time.NewTimer(time.Until(next))
 	wait:
@@ -130,10 +127,7 @@ func Serve(ctx context.Context, s *Syncer, schedule string, o ServeOptions) erro
 				}
 				s, sched = u.Syncer, ns
 				t.Stop()
-				next = sched.Next(s.now())
-				if o.Jitter > 0 {
-					next = next.Add(rand.N(o.Jitter))
-				}
+				next = nextTick(sched, s.now(), o.Jitter)
 				t = time.NewTimer(time.Until(next))
 				s.Log.Info().Str("schedule", u.Schedule).Time("next_run", next).Msg("configuration reloaded; it applies from the next run")
 			case <-t.C:
@@ -151,4 +145,14 @@ func ticksBetween(sched cron.Schedule, from, to time.Time) int {
 		n++
 	}
 	return n
+}
+
+// nextTick is the schedule's next tick after now, delayed by a random time
+// below jitter.
+func nextTick(sched cron.Schedule, now time.Time, jitter time.Duration) time.Time {
+	next := sched.Next(now)
+	if jitter > 0 {
+		next = next.Add(rand.N(jitter))
+	}
+	return next
 }
