@@ -113,7 +113,7 @@ func checkSyncdService(t *testing.T, u unit) {
 
 // perService are the [Service] keys in which syncd.service and
 // syncd-once.service may differ; every other key, the sandbox, must match.
-var perService = []string{"Type", "ExecStart", "ExecStartPre", "Restart", "RestartSec", "TimeoutStartSec"}
+var perService = []string{"Type", "ExecStart", "ExecStartPre", "Restart", "RestartSec", "TimeoutStartSec", "ExecReload"}
 
 // onCalendarStep matches the OnCalendar form the timer uses: every N
 // minutes from the hour.
@@ -130,6 +130,7 @@ func TestSystemdUnits(t *testing.T) {
 		checkCommand(t, "ExecStart", daemon.one(t, "Service", "ExecStart"), "--config", configPath)
 		checkCommand(t, "ExecStartPre", daemon.one(t, "Service", "ExecStartPre"), "migrate", "--config", configPath)
 		daemon.want(t, "Install", "WantedBy", "multi-user.target")
+		daemon.want(t, "Service", "ExecReload", "/bin/kill -HUP $MAINPID")
 		checkSyncdService(t, daemon)
 	})
 	t.Run("syncd-once.service", func(t *testing.T) {
