@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // replica is one syncd daemon process.
@@ -44,9 +46,9 @@ type runRow struct {
 	started, finished time.Time
 }
 
-func (w *world) runs(t *testing.T) []runRow {
+func (w *world) runs(t *testing.T, db *pgx.Conn) []runRow {
 	t.Helper()
-	rows, err := w.db(t).Query(context.Background(), `SELECT id, runner, outcome, started_at, coalesce(finished_at, now()) FROM sync_runs ORDER BY id`)
+	rows, err := db.Query(context.Background(), `SELECT id, runner, outcome, started_at, coalesce(finished_at, now()) FROM sync_runs ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,11 +65,11 @@ func (w *world) runs(t *testing.T) []runRow {
 }
 
 // waitRuns waits, bounded, until cond holds of the recorded runs.
-func (w *world) waitRuns(t *testing.T, what string, cond func([]runRow) bool) []runRow {
+func (w *world) waitRuns(t *testing.T, db *pgx.Conn, what string, cond func([]runRow) bool) []runRow {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		rs := w.runs(t)
+		rs := w.runs(t, db)
 		if cond(rs) {
 			return rs
 		}
@@ -91,7 +93,8 @@ func TestTwoReplicasFailover(t *testing.T) {
 	}
 	w.appendConfig(t, "schedule: \"@every 2s\"\n")
 	a, b := w.startReplica(t), w.startReplica(t)
-	rs := w.waitRuns(t, "six finished runs", func(rs []runRow) bool {
+	db := w.db(t) // one connection for all the polling
+	rs := w.waitRuns(t, db, "six finished runs", func(rs []runRow) bool {
 		n := 0
 		for _, r := range rs {
 			if r.outcome != "running" {
@@ -119,7 +122,7 @@ func TestTwoReplicasFailover(t *testing.T) {
 	_ = victim.cmd.Process.Signal(syscall.SIGKILL)
 	<-victim.exited
 	killedAt := time.Now()
-	after := w.waitRuns(t, "a run by the survivor after the kill", func(rs []runRow) bool {
+	after := w.waitRuns(t, db, "a run by the survivor after the kill", func(rs []runRow) bool {
 		for _, r := range rs {
 			if r.started.After(killedAt) && hasSuffix(r.runner, pidOf(survivor)) && r.outcome != "running" {
 				return true
