@@ -167,6 +167,15 @@ func (r *run) loadPartial(ctx context.Context, rd *read) (known, holders map[str
 			ids = append(ids, sk.ID)
 		}
 	}
+	// Writes an earlier run left pending are settled against the users
+	// they name, whether or not those changed since.
+	pending, err := r.store.PendingOps(ctx)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("load pending operations: %w", err)
+	}
+	for _, op := range pending {
+		ids = append(ids, op.LDAPID)
+	}
 	slices.Sort(ids)
 	known, holders, err = r.store.LoadChangedUsers(ctx, slices.Compact(ids), names)
 	if err != nil {
