@@ -113,14 +113,15 @@ func Decide(in Input, p Policy) Decision {
 	if in.Partial {
 		count, active = in.SourceCount, in.ActiveLinked
 	}
-	lastGood := in.LastGood
+	lastGood, guards := in.LastGood, p
 	if in.Partial {
 		// An incremental read names what is gone; the caps judge how much.
 		// Its carried-forward count is no measure of a read that lost
-		// entries, so the fraction guard waits for the next full read.
-		lastGood = -1
+		// entries, and it holds only the changed entries, not the
+		// canaries: both checks wait for the next full read.
+		lastGood, guards.CanaryDNs = -1, nil
 	}
-	trips := sourceGuards(read, count, active, lastGood, p)
+	trips := sourceGuards(read, count, active, lastGood, guards)
 	plan := Compute(users, in.Known, Options{
 		Now:                  in.Now,
 		DeprovisionAfter:     p.DeprovisionAfter,

@@ -124,8 +124,11 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 		ev.Outcome = state.AuditUnknown
 		ev.Detail = strings.TrimPrefix(ev.Detail+"; outcome unknown, left pending for the next run to settle", "; ")
 		r.audit(ctx, ev)
-	} else if err := r.complete(ctx, jop, out.link, ev); err != nil {
+	} else if fell, err := r.completeOrFall(ctx, jop, out.link, ev); err != nil {
 		return fmt.Errorf("record %s %s: %w", out.action, op.User.UserName, err)
+	} else if fell {
+		out.err, out.link = errors.New("done in Omni, but its state could not be stored; the next run settles it"), nil
+		res.Outcome, res.Error = state.AuditFailed, out.err.Error()
 	}
 	r.noteHeld(ctx, op, out)
 	r.metrics.observeOp(string(out.action), string(res.Outcome))
@@ -178,19 +181,29 @@ func (r *run) apply(ctx context.Context, op diff.Op) error {
 // and Omni together broke), the answer is recorded without it, as failed
 // with why, so that no journal entry is left to wedge later runs.
 func (r *run) complete(ctx context.Context, jop state.Op, link *identity.Linked, ev state.AuditEvent) error {
+	_, err := r.completeOrFall(ctx, jop, link, ev)
+	return err
+}
+
+// completeOrFall is complete, also saying whether the state change had to be
+// left out (the operation is then a failure).
+func (r *run) completeOrFall(ctx context.Context, jop state.Op, link *identity.Linked, ev state.AuditEvent) (fellBack bool, err error) {
 	ctx = context.WithoutCancel(ctx)
-	err := r.store.CompleteOp(ctx, jop, link, ev)
+	if err := r.lock.Alive(ctx); err != nil {
+		return false, err
+	}
+	err = r.store.CompleteOp(ctx, jop, link, ev)
 	if err == nil || link == nil {
-		return err
+		return false, err
 	}
 	msg := "the answer could not be stored: " + err.Error()
 	jop.Status, jop.Error = state.OpFailed, msg
 	ev.Outcome, ev.Error = state.AuditFailed, msg
 	if err2 := r.store.CompleteOp(ctx, jop, nil, ev); err2 != nil {
-		return errors.Join(err, err2)
+		return false, errors.Join(err, err2)
 	}
 	r.log.Error().Str("user", jop.UserName).Str("error", msg).Msg("operation recorded without its state change")
-	return nil
+	return true, nil
 }
 
 func (r *run) opTimeout() time.Duration {

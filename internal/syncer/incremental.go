@@ -202,11 +202,16 @@ func (r *run) loadPartial(ctx context.Context, rd *read) (known, holders map[str
 	return known, holders, active, nil
 }
 
-// waitsOnOthers reports whether the plan holds back a change until another
-// user is deprovisioned.
+// waitsOnOthers reports whether the plan holds back a change that an
+// incremental run would not read again: a blocked operation (an email still
+// held, a refusal to retry), or deletions held because an entry without a
+// readable id may be any missing user.
 func waitsOnOthers(p diff.Plan) bool {
-	for _, op := range p.Blocked {
-		if strings.Contains(op.Reason, "held by linked user") {
+	if len(p.Blocked) > 0 {
+		return true
+	}
+	for _, op := range p.Held {
+		if strings.Contains(op.Reason, "without a readable id") {
 			return true
 		}
 	}

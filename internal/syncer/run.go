@@ -205,6 +205,9 @@ func (r *run) do(ctx context.Context) error {
 	if err := r.applyPhase(ctx, plan.Deprovision, workers); err != nil {
 		return err
 	}
+	if err := r.lock.Alive(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
 	if err := r.store.DropMemberships(ctx, r.deprovisioned()); err != nil {
 		return fmt.Errorf("record memberships of deprovisioned users: %w", err)
 	}
@@ -218,6 +221,9 @@ func (r *run) do(ctx context.Context) error {
 		if known, err := r.store.LoadGroups(ctx); err == nil {
 			r.metrics.observeGroups(len(groupRead.Groups), known)
 		}
+	}
+	if err := r.lock.Alive(context.WithoutCancel(ctx)); err != nil {
+		return err
 	}
 	if err := r.store.SetMissing(ctx, missingMarks(plan.Marks)); err != nil {
 		return fmt.Errorf("record missing users: %w", err)

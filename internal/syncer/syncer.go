@@ -262,7 +262,11 @@ func (s *Syncer) Run(ctx context.Context) (*Report, error) {
 	if err == nil && ctx.Err() == nil && r.read != nil && r.read.cursor != nil {
 		// Only a run that held nothing back and failed nothing moves the
 		// position on: otherwise the next run reads the same changes again.
-		if serr := r.store.SaveCursor(context.WithoutCancel(ctx), *r.read.cursor); serr != nil {
+		serr := r.lock.Alive(context.WithoutCancel(ctx))
+		if serr == nil {
+			serr = r.store.SaveCursor(context.WithoutCancel(ctx), *r.read.cursor)
+		}
+		if serr != nil {
 			err = fmt.Errorf("save where the next read resumes: %w", serr)
 		}
 	}
@@ -302,7 +306,8 @@ func (r *run) finish(ctx context.Context, err error) {
 		run := *r.stored
 		run.FinishedAt = r.clock()
 		run.Outcome = rep.Outcome
-		run.SourceComplete = r.sourceRead && rep.Incomplete == ""
+		// Only a full read is a baseline for the next one's plausibility.
+		run.SourceComplete = r.sourceRead && rep.Incomplete == "" && !rep.Incremental
 		run.SourceCount = rep.InScope
 		run.GroupSourceComplete = r.sourceRead && r.groupRead.Enabled && r.groupRead.Incomplete == ""
 		run.GroupSourceCount = len(r.groupRead.Groups)
