@@ -27,11 +27,15 @@ type GroupRead struct {
 type Members struct {
 	byDN, byLogin map[string]string
 	eligible      map[string]bool
+	// read are the users this read mapped: only they can be known to have
+	// left a group. A user skipped or missing this run keeps its
+	// memberships until it is back or deprovisioned.
+	read map[string]bool
 }
 
 // NewMembers indexes the run's users for member resolution.
 func NewMembers(users []identity.User, skipped []identity.Skipped, known map[string]identity.Linked) Members {
-	m := Members{byDN: map[string]string{}, byLogin: map[string]string{}, eligible: map[string]bool{}}
+	m := Members{byDN: map[string]string{}, byLogin: map[string]string{}, eligible: map[string]bool{}, read: map[string]bool{}}
 	for id, k := range known {
 		if k.DN != "" {
 			m.byDN[identity.NormalizeDN(k.DN)] = id
@@ -43,6 +47,7 @@ func NewMembers(users []identity.User, skipped []identity.Skipped, known map[str
 		}
 	}
 	for _, u := range users {
+		m.read[u.ID] = true
 		m.byDN[identity.NormalizeDN(u.DN)] = u.ID
 		if u.Login != "" {
 			m.byLogin[strings.ToLower(u.Login)] = u.ID
@@ -106,7 +111,10 @@ type GroupInput struct {
 	// Leaving are the users this run deprovisions: Omni drops their
 	// memberships itself, so none is removed by request.
 	Leaving map[string]bool
-	Now     time.Time
+	// UsersUntrusted: the user read tripped a guard, so it cannot say who
+	// left a group either; no member is removed.
+	UsersUntrusted bool
+	Now            time.Time
 }
 
 // GroupOp is one planned group operation. Add and Remove are directory user
@@ -175,8 +183,8 @@ func PlanGroups(in GroupInput, p GroupPolicy) GroupPlan {
 		if k.Name != g.Name {
 			op.Rename = g.Name
 		}
-		if trust {
-			op.Remove = minus(k.Members, setOf(all), in.Leaving)
+		if trust && !in.UsersUntrusted {
+			op.Remove = minus(k.Members, setOf(all), in.Leaving, notIn(in.Members.read, k.Members))
 		}
 		if op.Rename == "" && len(op.Add) == 0 && len(op.Remove) == 0 {
 			plan.Unchanged++
@@ -347,6 +355,17 @@ func minus(a []string, not ...map[string]bool) []string {
 		}
 	}
 	slices.Sort(out)
+	return out
+}
+
+// notIn is the set of xs not in read.
+func notIn(read map[string]bool, xs []string) map[string]bool {
+	out := map[string]bool{}
+	for _, x := range xs {
+		if !read[x] {
+			out[x] = true
+		}
+	}
 	return out
 }
 

@@ -181,3 +181,30 @@ func TestPlanGroupsEdges(t *testing.T) {
 		t.Errorf("groups of one name not ordered by id: %+v", two.Create)
 	}
 }
+
+// Only a user this read mapped can be known to have left a group: one that
+// is skipped (so its login resolves to nobody) keeps its membership, and a
+// user read that tripped a guard removes no member at all.
+func TestPlanGroupsRemovesOnlyWhatTheReadShows(t *testing.T) {
+	alice := identity.User{ID: "alice", Login: "alice", Active: true}
+	bob := identity.User{ID: "bob", Login: "bob", Active: true}
+	g := identity.Group{ID: "g", Name: "posix", MemberLogins: []string{"alice"}}
+	k := map[string]identity.LinkedGroup{"g": {ID: "g", SCIMID: "o", Name: "posix", Status: identity.GroupActive, Origin: identity.OriginCreated, Members: []string{"alice", "bob"}}}
+	pol := GroupPolicy{MaxDeletions: 5, MaxRemovalPercent: 100}
+	// bob is skipped this run: his login resolves to nobody, yet he stays.
+	p := PlanGroups(GroupInput{Read: GroupRead{Enabled: true, Groups: []identity.Group{g}}, Known: k,
+		Members: NewMembers([]identity.User{alice}, []identity.Skipped{{DN: "uid=bob", ID: "bob", Reason: identity.SkipInvalidEmail}}, nil), LastGood: -1, Now: t0}, pol)
+	if len(p.Update) != 0 || p.Unchanged != 1 {
+		t.Errorf("a skipped member was removed: %+v", p.Update)
+	}
+	// bob is read and not in the group: removed, unless the read is
+	// untrusted.
+	in := GroupInput{Read: GroupRead{Enabled: true, Groups: []identity.Group{g}}, Known: k, Members: NewMembers([]identity.User{alice, bob}, nil, nil), LastGood: -1, Now: t0}
+	if p := PlanGroups(in, pol); len(p.Update) != 1 || len(p.Update[0].Remove) != 1 {
+		t.Errorf("a member who left was not removed: %+v", p.Update)
+	}
+	in.UsersUntrusted = true
+	if p := PlanGroups(in, pol); len(p.Update) != 0 {
+		t.Errorf("an untrusted user read removed members: %+v", p.Update)
+	}
+}

@@ -68,6 +68,8 @@ func (r *run) planGroups(ctx context.Context, read diff.GroupRead, d diff.Decisi
 		Members:  diff.NewMembers(d.Users, d.Skipped, r.known),
 		Leaving:  leaving,
 		Now:      r.now,
+		// A user read that tripped a guard says nothing about who left.
+		UsersUntrusted: len(d.Trips) > 0 || r.rep.Incomplete != "",
 	}, diff.GroupPolicy{
 		DeprovisionAfter:     s.DeprovisionAfter,
 		DeprovisionAfterRuns: s.DeprovisionAfterRuns,
