@@ -168,6 +168,13 @@ func (r *run) applyGroup(ctx context.Context, op diff.GroupOp) error {
 		return errors.New("the SCIM client cannot write groups")
 	}
 	kind := map[diff.Kind]state.OpKind{diff.Create: state.OpGroupCreate, diff.Update: state.OpGroupUpdate, diff.Deprovision: state.OpGroupDelete}[op.Kind]
+	if op.Kind == diff.Create {
+		// Known before the journal entry, so that a crash mid-adoption is
+		// settled as an adoption, never as a group syncd created.
+		if _, ok := r.adoptable(ctx, op.Group); ok {
+			kind = state.OpGroupAdopt
+		}
+	}
 	jop := state.Op{RunID: r.rep.RunID, Kind: kind, LDAPID: op.Group.ID, UserName: op.Group.Name}
 	if op.Known != nil {
 		jop.SCIMID = op.Known.SCIMID
@@ -310,12 +317,15 @@ func (r *run) adoptable(ctx context.Context, g identity.Group) (sink.Group, bool
 // manages; members already there, added by hand, stay.
 func (r *run) adoptGroup(ctx context.Context, gs GroupSink, op diff.GroupOp, og sink.Group, link *identity.LinkedGroup, omni []string) groupOutcome {
 	link.SCIMID, link.Origin = og.ID, identity.OriginAdopted
-	var add []string
-	for _, id := range omni {
+	// syncd manages only the members it adds: one already in the Omni
+	// group was put there by someone else, and stays theirs.
+	var add, managed []string
+	for i, id := range omni {
 		if !slices.Contains(og.Members, id) {
-			add = append(add, id)
+			add, managed = append(add, id), append(managed, link.Members[i])
 		}
 	}
+	link.Members = managed
 	p := sink.GroupPatch{Add: add}
 	if og.DisplayName != op.Group.Name {
 		p.Rename = op.Group.Name
@@ -430,13 +440,24 @@ func (r *run) settleGroup(ctx context.Context, op state.Op) error {
 	ev := state.AuditEvent{RunID: r.rep.RunID, At: r.clock(), Action: "recover_" + string(op.Kind), LDAPID: op.LDAPID,
 		UserName: op.UserName, Outcome: state.AuditOK, Detail: "interrupted; the plan will redo it"}
 	var link *identity.LinkedGroup
-	if op.Kind == state.OpGroupCreate {
+	if op.Kind == state.OpGroupCreate || op.Kind == state.OpGroupAdopt {
 		byName, err := r.omniGroups(ctx)
-		switch og, found := byName[strings.ToLower(op.UserName)]; {
+		og, found := byName[strings.ToLower(op.UserName)]
+		var other string
+		if err == nil && found {
+			other, err = r.groupLinkedTo(ctx, og.ID, op.LDAPID)
+		}
+		origin := identity.OriginCreated
+		if op.Kind == state.OpGroupAdopt {
+			origin = identity.OriginAdopted
+		}
+		switch {
 		case err != nil:
 			ev.Outcome, ev.Error = state.AuditFailed, err.Error()
+		case found && other != "":
+			ev.Outcome, ev.Error = state.AuditFailed, fmt.Sprintf("omni group %s of this name is linked to directory group %s; not linked", og.ID, other)
 		case found:
-			link = &identity.LinkedGroup{ID: op.LDAPID, SCIMID: og.ID, Name: og.DisplayName, Status: identity.GroupActive, Origin: identity.OriginCreated}
+			link = &identity.LinkedGroup{ID: op.LDAPID, SCIMID: og.ID, Name: og.DisplayName, Status: identity.GroupActive, Origin: origin}
 			op.SCIMID, ev.SCIMID = og.ID, og.ID
 			ev.Detail = "interrupted after it reached Omni; linked to the group found by name (its members are brought in line by the plan)"
 		default:
@@ -457,4 +478,19 @@ func (r *run) settleGroup(ctx context.Context, op state.Op) error {
 		return ctx.Err()
 	}
 	return nil
+}
+
+// groupLinkedTo returns the directory group other than self linked to the
+// Omni group scimID, or "".
+func (r *run) groupLinkedTo(ctx context.Context, scimID, self string) (string, error) {
+	known, err := r.store.LoadGroups(ctx)
+	if err != nil {
+		return "", err
+	}
+	for id, g := range known {
+		if g.SCIMID == scimID && id != self && g.Status == identity.GroupActive {
+			return id, nil
+		}
+	}
+	return "", nil
 }

@@ -368,3 +368,34 @@ func TestDeprovisionedUserLeavesItsGroups(t *testing.T) {
 		}
 	}
 }
+
+// A directory user an admin had already put in the Omni group before syncd
+// adopted it stays the admin's: syncd does not record it as its own, so
+// does not remove it when the user leaves the directory group.
+func TestAdoptionManagesOnlyWhatItAdds(t *testing.T) {
+	e := newEnv(t, envOptions{users: 20, groups: 2})
+	e.mustRun() // users only
+	g := e.dir.Groups[0]
+	members := e.wantMembers(g)
+	if len(members) == 0 {
+		t.Fatal("the generated group has no member to test with")
+	}
+	handAdded := members[0]
+	e.omni.AddGroup(omnitest.Group{DisplayName: g.Name, Members: []string{handAdded}})
+	e.cfg.LDAP.Groups.BaseDNs = []string{e.dir.GroupsDN}
+	e.mustRun()
+	linked, err := e.store.LoadGroups(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lg := range linked {
+		if lg.Name != g.Name {
+			continue
+		}
+		for _, id := range lg.Members {
+			if e.linked()[id].SCIMID == handAdded {
+				t.Errorf("the member added by hand before the adoption is recorded as syncd's")
+			}
+		}
+	}
+}
