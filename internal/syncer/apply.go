@@ -298,6 +298,10 @@ func (r *run) update(ctx context.Context, op diff.Op) outcome {
 			// that the next run recreates it if it should exist.
 			k.Status = identity.StatusDeprovisioned
 			return outcome{status: 404, err: fmt.Errorf("user no longer exists in Omni: %w", err), link: &k}
+		case errors.Is(err, sink.ErrExists) && op.Sequenced:
+			// A step of a rename chain: the address may only still be
+			// held by the step before; the next run orders it again.
+			return outcome{status: 409, err: err}
 		case errors.Is(err, sink.ErrExists):
 			return outcome{status: 409, err: err,
 				fix: "another Omni user already holds " + op.User.UserName + "; remove or rename that user in Omni, or correct the directory entry"}

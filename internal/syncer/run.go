@@ -249,7 +249,26 @@ func (r *run) applyPhase(ctx context.Context, ops []diff.Op, workers int) error 
 	if err := r.applyAll(ctx, free, workers); err != nil {
 		return err
 	}
-	return r.applyAll(ctx, sequenced, 1)
+	// A rename chain goes one step at a time, and stops at the first step
+	// that fails: the steps after it would take an address still held.
+	// The next run plans the chain again from where it stopped.
+	for i, op := range sequenced {
+		failed := r.failedCount()
+		if err := r.applyAll(ctx, sequenced[i:i+1], 1); err != nil {
+			return err
+		}
+		if r.failedCount() > failed {
+			r.log.Warn().Str("user", op.User.UserName).Int("left", len(sequenced)-i-1).Msg("a rename in a chain failed; the rest of the chain waits for the next run")
+			break
+		}
+	}
+	return nil
+}
+
+func (r *run) failedCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rep.Counts.Failed
 }
 
 // deprovisioned lists the users this run deprovisioned.
