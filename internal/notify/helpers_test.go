@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/syncd-dev/syncd/internal/testsupport/testenv"
 )
 
 // hookPath stands for the secret a real webhook URL carries in its path.
@@ -85,23 +85,8 @@ func (h *hook) drain() []Message {
 	}
 }
 
-// logBuf is a log sink safe for the sender goroutine to write to.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logBuf is the test support package's concurrency-safe buffer.
+type logBuf = testenv.Buffer
 
 // sleeps records the waits between attempts and returns at once.
 type sleeps struct {

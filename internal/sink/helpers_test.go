@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/syncd-dev/syncd/internal/testsupport/testenv"
 )
 
 const testToken = "tok/en+&<very-secret>"
@@ -249,19 +249,5 @@ func logBuffer() (zerolog.Logger, *syncBuffer) {
 	return zerolog.New(b).Level(zerolog.DebugLevel), b
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is the test support package's concurrency-safe buffer.
+type syncBuffer = testenv.Buffer
