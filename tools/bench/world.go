@@ -59,7 +59,10 @@ func newWorld(ctx context.Context, pg *pgtest.Server, users int) (*world, error)
 	var err error
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	if w.ldap, err = slapdtest.Start(sctx, slapdtest.Options{Suffix: suffix, LDIF: dir.LDIF()}); err != nil {
+	if w.ldap, err = slapdtest.Start(sctx, slapdtest.Options{Suffix: suffix, LDIF: dir.LDIF(),
+		// As recommended for syncrepl: deletes come as deletes, not as a
+		// present phase naming every entry.
+		SyncprovSessionlog: 100000}); err != nil {
 		return nil, fmt.Errorf("start slapd: %w", err)
 	}
 	ok := false
