@@ -8,6 +8,8 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -56,6 +58,31 @@ type childReport struct {
 	// the deprovisions it planned.
 	Incremental  bool `json:"incremental"`
 	Deprovisions int  `json:"deprovisions"`
+	// PeakRSS is the child's own resident high-water mark (VmHWM), in
+	// bytes. The rusage the parent gets from wait4 is not: os/exec starts
+	// the child with vfork, and Linux carries the parent's high-water mark
+	// across the exec into the child's ru_maxrss.
+	PeakRSS int64 `json:"peakRSS"`
+}
+
+// peakRSS reads this process's VmHWM from /proc/self/status.
+func peakRSS() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		v, ok := strings.CutPrefix(line, "VmHWM:")
+		if !ok {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("VmHWM %q: %w", strings.TrimSpace(v), err)
+		}
+		return kb * 1024, nil
+	}
+	return 0, errors.New("no VmHWM in /proc/self/status")
 }
 
 // runChild runs one sync as cmd/syncd would (syncer.Build on the parsed
@@ -127,6 +154,9 @@ func runChild(a childArgs) error {
 		pprof.StopCPUProfile()
 	}
 	if err != nil {
+		return err
+	}
+	if rep.PeakRSS, err = peakRSS(); err != nil {
 		return err
 	}
 	if a.MemProfile != "" {

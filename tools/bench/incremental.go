@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -26,15 +27,29 @@ type incrementalResult struct {
 // incrementalRuns measures, after the full runs: no-change incremental runs
 // (best of runs), one run after 1% of the users changed (one request per
 // change, no more), and a dry run after 1% of the others were deleted.
-func incrementalRuns(ctx context.Context, w *world, runs int, floor float64) (incrementalResult, error) {
+func incrementalRuns(ctx context.Context, w *world, runs int, floor float64, profileDir string) (incrementalResult, error) {
 	var inc incrementalResult
-	for range runs {
-		r, err := w.child(ctx, childArgs{})
+	extra := 0
+	if profileDir != "" {
+		extra = 1
+	}
+	for i := range runs + extra {
+		var a childArgs
+		profiled := extra == 1 && i == 0
+		if profiled {
+			a.CPUProfile = filepath.Join(profileDir, fmt.Sprintf("incremental-cpu-%d.pprof", w.users))
+			a.MemProfile = filepath.Join(profileDir, fmt.Sprintf("incremental-allocs-%d.pprof", w.users))
+		}
+		r, err := w.child(ctx, a)
 		if err != nil {
 			return inc, fmt.Errorf("incremental run: %w", err)
 		}
 		if !r.Incremental || r.Changes {
 			return inc, fmt.Errorf("a no-change run read incrementally=%t and planned changes=%t", r.Incremental, r.Changes)
+		}
+		if profiled {
+			// A profiled run is slower; it does not count.
+			continue
 		}
 		inc.NoChangeRequests = max(inc.NoChangeRequests, r.Requests)
 		inc.NoChangePeakRSSBytes = max(inc.NoChangePeakRSSBytes, r.MaxRSS)

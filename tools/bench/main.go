@@ -174,7 +174,7 @@ func benchSize(ctx context.Context, pg *pgtest.Server, users, runs int, profileD
 	nc.ReadRatio = nc.ReadSeconds / nc.FloorSeconds
 	sr.NoChange = nc
 	if !readOnly {
-		inc, err := incrementalRuns(ctx, w, runs, nc.FloorSeconds)
+		inc, err := incrementalRuns(ctx, w, runs, nc.FloorSeconds, profileDir)
 		if err != nil {
 			return sr, err
 		}

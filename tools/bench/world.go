@@ -155,7 +155,8 @@ func (w *world) stop() {
 // childRun is one child's report with what the parent measured of it.
 type childRun struct {
 	childReport
-	// MaxRSS is the child's peak resident set, in bytes.
+	// MaxRSS is the child's peak resident set, in bytes, as it measured
+	// it (see childReport.PeakRSS).
 	MaxRSS int64
 	// CPU is the child's user plus system time, over its whole life.
 	CPU time.Duration
@@ -200,7 +201,7 @@ func (w *world) child(ctx context.Context, a childArgs) (childRun, error) {
 	if !ok {
 		return r, errors.New("no rusage for the sync child")
 	}
-	r.MaxRSS = ru.Maxrss * 1024 // kilobytes on Linux
+	r.MaxRSS = r.PeakRSS
 	r.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	return r, nil
 }
