@@ -77,7 +77,7 @@ func TestDaemonLogsADownDatabaseOnce(t *testing.T) {
 		}
 	}
 	exec(`ALTER DATABASE "` + name + `" WITH ALLOW_CONNECTIONS false`)
-	exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '` + name + `' AND pid <> pg_backend_pid()`)
+	exec(`SELECT pg_terminate_backend(pid, 30000) FROM pg_stat_activity WHERE datname = '` + name + `' AND pid <> pg_backend_pid()`)
 	eventually(t, d, "three ticks that could not start", func() bool {
 		m, _ := d.metrics(t)
 		return m[`syncd_runs_total{outcome="not_started"}`] >= 3

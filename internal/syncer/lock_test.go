@@ -23,7 +23,9 @@ func TestLockLostStopsTheWrites(t *testing.T) {
 		done <- result{err}
 	}()
 	<-hold.Arrived()
-	e.sql(`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()`)
+	// With a timeout, pg_terminate_backend waits for the backend to end,
+	// and with it the advisory lock, before it answers.
+	e.sql(`SELECT pg_terminate_backend(pid, 30000) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()`)
 	// The held request is counted once it is let go.
 	before := e.omni.Stats().Total + 1
 	hold.Release()
