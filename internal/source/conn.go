@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/syncd-dev/syncd/internal/ldapwire"
 	"github.com/syncd-dev/syncd/internal/validate"
 )
 
@@ -36,10 +37,9 @@ func tlsConfig(cfg Config, host string) (*tls.Config, error) {
 }
 
 // connect dials, upgrades to TLS when configured, and binds, all under one
-// timeout. The ldap package's bind and StartTLS take no context, so the
-// deadline is enforced by closing the socket, which fails whatever is
-// waiting on it.
-func (d *Directory) connect(ctx context.Context) (*ldap.Conn, error) {
+// timeout. Bind and StartTLS take no context, so the deadline is enforced
+// by closing the socket, which fails whatever is waiting on it.
+func (d *Directory) connect(ctx context.Context) (*ldapwire.Conn, error) {
 	cctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 
@@ -54,11 +54,9 @@ func (d *Directory) connect(ctx context.Context) (*ldap.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ldap: dial %s: %w", d.addr, err)
 	}
-	conn := ldap.NewConn(raw, d.ldaps)
-	conn.Start()
-	conn.SetTimeout(d.timeout)
+	conn := ldapwire.New(raw, d.timeout)
 	stop := context.AfterFunc(cctx, func() { _ = raw.Close() })
-	fail := func(err error) (*ldap.Conn, error) {
+	fail := func(err error) (*ldapwire.Conn, error) {
 		stop()
 		_ = conn.Close()
 		if cerr := cctx.Err(); cerr != nil {

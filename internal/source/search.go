@@ -9,6 +9,8 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/syncd-dev/syncd/internal/ldapwire"
 )
 
 // Why a search stopped before its end.
@@ -81,7 +83,7 @@ type searchStats struct {
 // is decoded; no page is held in memory. Paging is requested as critical, so
 // a server without paged results refuses the search instead of answering
 // with its size limit's worth of entries and no way to tell.
-func (d *Directory) search(ctx context.Context, conn *ldap.Conn, base string, q query, fn func(*ldap.Entry)) (searchStats, error) {
+func (d *Directory) search(ctx context.Context, conn *ldapwire.Conn, base string, q query, fn func(*ldap.Entry)) (searchStats, error) {
 	var st searchStats
 	entries := 0
 	paging := &criticalPaging{ControlPaging: ldap.ControlPaging{PagingSize: d.pageSize}}
@@ -92,7 +94,7 @@ func (d *Directory) search(ctx context.Context, conn *ldap.Conn, base string, q 
 	for {
 		req := ldap.NewSearchRequest(base, q.scope, ldap.NeverDerefAliases, 0, timeLimit, false,
 			q.filter, q.attrs, append([]ldap.Control{paging}, q.controls...))
-		resp := conn.SearchAsync(ctx, req, searchBuffer)
+		resp := conn.Search(ctx, req)
 		inPage := 0
 		var cookie []byte
 		done := false
@@ -129,7 +131,7 @@ func (d *Directory) search(ctx context.Context, conn *ldap.Conn, base string, q 
 // classify names why a page did not end with a SearchResultDone. err is nil
 // when the result stream just closed, which happens when ctx is cancelled or
 // the connection was already closing.
-func classify(ctx context.Context, conn *ldap.Conn, base string, entries int, err error) error {
+func classify(ctx context.Context, conn *ldapwire.Conn, base string, entries int, err error) error {
 	se := &searchError{base: base, entries: entries}
 	switch {
 	case ctx.Err() != nil:

@@ -22,15 +22,14 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
 	"github.com/rs/zerolog"
+	"github.com/syncd-dev/syncd/internal/ldapwire"
 
 	"github.com/syncd-dev/syncd/internal/identity"
 )
 
 const (
-	// searchBuffer is how many decoded entries may wait between the
-	// connection's reader and the mapper; enough to keep both busy.
-	searchBuffer = 64
 	// maxReasons bounds Result.Incomplete when many base DNs fail alike.
 	maxReasons = 5
 )
@@ -188,7 +187,7 @@ type scanned struct {
 // are read alike. It returns an error only when the read must not be used at
 // all: ctx cancelled, or the very first search refused or cut before any
 // entry or page arrived.
-func (d *Directory) scan(ctx context.Context, conn *ldap.Conn, bases []string, q query, fn func(*ldap.Entry)) (scanned, error) {
+func (d *Directory) scan(ctx context.Context, conn *ldapwire.Conn, bases []string, q query, fn func(*ldap.Entry)) (scanned, error) {
 	var sc scanned
 	var reasons []string
 	for _, base := range bases {

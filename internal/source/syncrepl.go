@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/syncd-dev/syncd/internal/ldapwire"
 )
 
 // ErrSyncreplUnsupported says that this configuration or this server cannot
@@ -53,11 +55,11 @@ func (d *Directory) SyncreplSupported(ctx context.Context) (bool, string) {
 	defer conn.Close()
 	req := ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, d.timeLimit(), false,
 		"(objectClass=*)", []string{"supportedControl"}, nil)
-	res, err := conn.Search(req)
+	entries, err := conn.SearchAll(ctx, req)
 	if err != nil {
 		return false, fmt.Sprintf("cannot read the root DSE: %v", wrapLDAP(err))
 	}
-	if len(res.Entries) == 1 && slices.Contains(res.Entries[0].GetAttributeValues("supportedControl"), ldap.ControlTypeSyncRequest) {
+	if len(entries) == 1 && slices.Contains(entries[0].GetAttributeValues("supportedControl"), ldap.ControlTypeSyncRequest) {
 		return true, "the server offers content synchronisation (RFC 4533)"
 	}
 	return false, fmt.Sprintf("the server does not offer the content synchronisation control %s (on OpenLDAP: the syncprov overlay)", ldap.ControlTypeSyncRequest)
@@ -123,10 +125,9 @@ func (d *Directory) ReadSyncrepl(ctx context.Context, cookie []byte) (*Delta, er
 		return nil, err
 	}
 	defer conn.Close()
-	// A fresh request every call: Syncrepl appends its control to it.
 	req := ldap.NewSearchRequest(base, d.users.scope, ldap.NeverDerefAliases, 0, d.timeLimit(), false,
-		d.users.filter, attrs, nil)
-	resp := conn.Syncrepl(ctx, req, searchBuffer, ldap.SyncRequestModeRefreshOnly, server, false)
+		d.users.filter, attrs, []ldap.Control{ldap.NewControlSyncRequest(ldap.SyncRequestModeRefreshOnly, server, false)})
+	resp := conn.Search(ctx, req)
 	r := newRefresh(d)
 	for resp.Next() {
 		r.handle(resp)
@@ -246,7 +247,7 @@ func (r *refresh) info(c *ldap.ControlSyncInfo) {
 
 // finish turns how the refresh ended into the Delta, or into an error when
 // nothing of it may be used (see ReadSyncrepl).
-func (r *refresh) finish(ctx context.Context, conn *ldap.Conn, base string, cookie []byte, err error) (*Delta, error) {
+func (r *refresh) finish(ctx context.Context, conn *ldapwire.Conn, base string, cookie []byte, err error) (*Delta, error) {
 	delta := &Delta{Entries: r.entries}
 	var reasons []string
 	for _, ref := range r.referrals {

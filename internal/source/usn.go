@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/syncd-dev/syncd/internal/ldapwire"
 )
 
 // USN polling reads what changed on one Active Directory domain controller
@@ -197,7 +199,7 @@ func usnAbove(usn int64) string {
 // the cost of one full read per poll in which a scoping group changed. With
 // Active Directory's in-chain matching the groups nested in a scoping group
 // count too, since their members are in scope.
-func (d *Directory) scopingGroupsChanged(ctx context.Context, conn *ldap.Conn, nc string, last int64) (string, error) {
+func (d *Directory) scopingGroupsChanged(ctx context.Context, conn *ldapwire.Conn, nc string, last int64) (string, error) {
 	groups := d.usn.memberOf
 	if len(groups) == 0 {
 		return "", nil
@@ -264,7 +266,7 @@ var refusalCodes = []uint16{
 // Objects container, where AD moves tombstones. A tombstone keeps
 // objectGUID (and objectSid), so the configured id must be one of those for
 // deletions to be known.
-func (d *Directory) readTombstones(ctx context.Context, conn *ldap.Conn, nc string, last int64) (tombstones, error) {
+func (d *Directory) readTombstones(ctx context.Context, conn *ldapwire.Conn, nc string, last int64) (tombstones, error) {
 	var ts tombstones
 	if nc == "" {
 		ts.unknown = "the root DSE names no defaultNamingContext, so the Deleted Objects container is unknown"
@@ -316,7 +318,7 @@ func (d *Directory) readTombstones(ctx context.Context, conn *ldap.Conn, nc stri
 // readDC reads the DC's name, invocationId, highestCommittedUSN and default
 // naming context. On AD the invocationId is not on the root DSE but on the
 // NTDS Settings object that dsServiceName names.
-func (d *Directory) readDC(ctx context.Context, conn *ldap.Conn) (dcState, error) {
+func (d *Directory) readDC(ctx context.Context, conn *ldapwire.Conn) (dcState, error) {
 	where := d.usn.dc.rootDSE
 	if where == "" {
 		where = "the root DSE"
@@ -399,15 +401,15 @@ func (d *Directory) USNSupported(ctx context.Context) (bool, string) {
 
 // readBase reads the entry dn if it matches filter: nil, nil when it does
 // not.
-func (d *Directory) readBase(ctx context.Context, conn *ldap.Conn, dn, filter string, attrs []string) (*ldap.Entry, error) {
+func (d *Directory) readBase(ctx context.Context, conn *ldapwire.Conn, dn, filter string, attrs []string) (*ldap.Entry, error) {
 	req := ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, d.timeLimit(), false, filter, attrs, nil)
 	return d.first(ctx, conn, req)
 }
 
 // first runs req and returns its first entry, with the search's error (the
 // entry may come with one, such as a size limit).
-func (d *Directory) first(ctx context.Context, conn *ldap.Conn, req *ldap.SearchRequest) (*ldap.Entry, error) {
-	resp := conn.SearchAsync(ctx, req, 1)
+func (d *Directory) first(ctx context.Context, conn *ldapwire.Conn, req *ldap.SearchRequest) (*ldap.Entry, error) {
+	resp := conn.Search(ctx, req)
 	var e *ldap.Entry
 	for resp.Next() {
 		if x := resp.Entry(); x != nil && e == nil {
