@@ -113,15 +113,21 @@ func Decide(in Input, p Policy) Decision {
 	if in.Partial {
 		count, active = in.SourceCount, in.ActiveLinked
 	}
-	lastGood, guards := in.LastGood, p
+	guards := p
 	if in.Partial {
-		// An incremental read names what is gone; the caps judge how much.
-		// Its carried-forward count is no measure of a read that lost
-		// entries, and it holds only the changed entries, not the
-		// canaries: both checks wait for the next full read.
-		lastGood, guards.CanaryDNs = -1, nil
+		// The count carried forward (the last full read's, with what the
+		// changes add and remove) is what a full read would count now, so
+		// minSourceFraction judges it as it would judge that read. The
+		// canaries are in an incremental read only when they changed: one
+		// is missing when the read names it gone.
+		guards.CanaryDNs = nil
 	}
-	trips := sourceGuards(read, count, active, lastGood, guards)
+	trips := sourceGuards(read, count, active, in.LastGood, guards)
+	if in.Partial {
+		if gone := goneCanaries(p.CanaryDNs, in.Deleted, in.Known); len(gone) > 0 {
+			trips = append(trips, "canary entries not found: "+strings.Join(gone, "; "))
+		}
+	}
 	plan := Compute(users, in.Known, Options{
 		Now:                  in.Now,
 		DeprovisionAfter:     p.DeprovisionAfter,

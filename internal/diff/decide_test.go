@@ -416,4 +416,23 @@ func TestDecidePartial(t *testing.T) {
 	if d := Decide(in, with2(safe, func(p *Policy) { p.MaxDeprovisionPercent = 5 })); len(d.Trips) == 0 || len(d.Plan.Deprovision) != 0 {
 		t.Errorf("over the percent cap: trips %v, deprovisions %q", d.Trips, names(d.Plan.Deprovision))
 	}
+	// minSourceFraction judges the carried count as a full read's: 89 of
+	// the last good run's 100 is below 90%.
+	in.SourceCount, in.ActiveLinked = 89, 100
+	d = Decide(in, safe)
+	if len(d.Trips) != 1 || !strings.Contains(d.Trips[0], "safety.minSourceFraction") || len(d.Plan.Deprovision) != 0 {
+		t.Errorf("carried count below the fraction: trips %v, deprovisions %q", d.Trips, names(d.Plan.Deprovision))
+	}
+	in.SourceCount = 90
+	if d := Decide(in, safe); len(d.Trips) != 0 {
+		t.Errorf("carried count at the fraction: trips %v", d.Trips)
+	}
+	// A canary the read names gone trips; one it does not name stays found.
+	canary := func(dn string) Policy { return with2(safe, func(p *Policy) { p.CanaryDNs = []string{dn} }) }
+	if d := Decide(in, canary("UID=u001,ou=people,dc=corp")); len(d.Trips) != 1 || !strings.Contains(d.Trips[0], "canary entries not found: UID=u001") || len(d.Plan.Deprovision) != 0 {
+		t.Errorf("deleted canary: trips %v, deprovisions %q", d.Trips, names(d.Plan.Deprovision))
+	}
+	if d := Decide(in, canary("uid=u000,ou=people,dc=corp")); len(d.Trips) != 0 {
+		t.Errorf("unchanged canary: trips %v", d.Trips)
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/syncd-dev/syncd/internal/identity"
 )
 
 // sourceGuards says why this run's directory result must not be read as
@@ -66,6 +68,41 @@ func missingCanaries(res Read, canaries []string) []string {
 		}
 	}
 	return missing
+}
+
+// goneCanaries returns the canary DNs of the known users an incremental
+// read names as deleted (or, after a present phase, not present).
+func goneCanaries(canaries []string, deleted map[string]bool, known map[string]identity.Linked) []string {
+	if len(canaries) == 0 || len(deleted) == 0 {
+		return nil
+	}
+	parsed := make([]*ldap.DN, len(canaries))
+	for i, c := range canaries {
+		parsed[i], _ = ldap.ParseDN(c)
+	}
+	gone := make([]bool, len(canaries))
+	for id := range deleted {
+		k, ok := known[id]
+		if !ok {
+			continue
+		}
+		d, err := ldap.ParseDN(k.DN)
+		if err != nil {
+			continue
+		}
+		for i, cd := range parsed {
+			if cd != nil && d.EqualFold(cd) {
+				gone[i] = true
+			}
+		}
+	}
+	var out []string
+	for i, c := range canaries {
+		if gone[i] {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // capGuard trips when a run would deprovision more users than the caps

@@ -41,46 +41,70 @@ type read struct {
 	why    string
 }
 
-// readUsers reads the users: only what changed when an incremental
-// mechanism is on, a cursor is stored and fresh, group sync is off (its
-// members need every user), and no full read was asked for; in full
-// otherwise. A full read through syncrepl is its initial refresh, so the
-// cookie that follows it is exact.
-func (r *run) readUsers(ctx context.Context, groupsOn bool) (*read, error) {
+// readPlan is how a run reads the users, decided before it reads: in full
+// (mech names the mechanism whose position a full read takes, "" for none),
+// or only what changed since cur.
+type readPlan struct {
+	is          IncrementalSource
+	mech, why   string
+	cur         state.Cursor
+	incremental bool
+}
+
+// planRead decides how to read the users: only what changed when an
+// incremental mechanism is on, a cursor is stored and fresh, group sync is
+// off (its members need every user), and no full read was asked for; in
+// full otherwise. Knowing it before the read lets a full run load its state
+// while the directory is read.
+func (r *run) planRead(ctx context.Context, groupsOn bool) (readPlan, error) {
 	is, ok := r.source.(IncrementalSource)
 	if !ok || r.fromOmni || r.opts.DryRun && r.store == nil {
-		return r.fullRead(ctx, "", nil)
+		return readPlan{}, nil
 	}
 	mech, why := is.IncrementalMode(ctx)
 	if mech == "" {
-		return r.fullRead(ctx, why, nil)
+		return readPlan{why: why}, nil
 	}
+	p := readPlan{is: is, mech: mech}
 	if groupsOn {
-		return r.fullRead(ctx, "group sync needs every user", nil)
+		p.mech, p.why = "", "group sync needs every user"
+		return p, nil
 	}
 	cur, have, err := r.store.LoadCursor(ctx, cursorName)
 	if err != nil {
-		return nil, err
+		return readPlan{}, err
 	}
 	switch {
 	case r.opts.FullRead:
-		why = "a full read was asked for"
+		p.why = "a full read was asked for"
 	case !have || cur.Mechanism != mech:
-		why = "no position stored for " + mech
+		p.why = "no position stored for " + mech
 	case r.now.Sub(cur.FullReadAt) >= r.opts.FullReadEvery:
-		why = fmt.Sprintf("the last full read is older than ldap.fullReadEvery (%s)", r.opts.FullReadEvery)
+		p.why = fmt.Sprintf("the last full read is older than ldap.fullReadEvery (%s)", r.opts.FullReadEvery)
 	default:
-		delta, cookie, err := is.ReadIncremental(ctx, mech, cur.Cookie)
+		p.cur, p.incremental = cur, true
+	}
+	return p, nil
+}
+
+// readUsers reads the users as p says. A full read through syncrepl is its
+// initial refresh, so the cookie that follows it is exact.
+func (r *run) readUsers(ctx context.Context, p readPlan) (*read, error) {
+	switch {
+	case p.incremental:
+		delta, cookie, err := p.is.ReadIncremental(ctx, p.mech, p.cur.Cookie)
 		if err != nil {
-			return nil, fmt.Errorf("read directory changes (%s): %w", mech, err)
+			return nil, fmt.Errorf("read directory changes (%s): %w", p.mech, err)
 		}
 		if delta.FullReadNeeded {
-			r.log.Info().Str("mechanism", mech).Msg("the directory cannot say what changed; reading in full")
-			return r.fullWith(ctx, is, mech, "the directory asked for a full read")
+			r.log.Info().Str("mechanism", p.mech).Msg("the directory cannot say what changed; reading in full")
+			return r.fullWith(ctx, p.is, p.mech, "the directory asked for a full read")
 		}
-		return r.incremental(ctx, mech, cur, delta, cookie)
+		return r.incremental(ctx, p.mech, p.cur, delta, cookie)
+	case p.mech != "":
+		return r.fullWith(ctx, p.is, p.mech, p.why)
 	}
-	return r.fullWith(ctx, is, mech, why)
+	return r.fullRead(ctx, p.why, nil)
 }
 
 // fullWith reads in full and takes the mechanism's position, so the next run

@@ -2,6 +2,7 @@ package syncer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -205,5 +206,57 @@ func TestIncrementalMemberOfAndRestart(t *testing.T) {
 	rep, _, err = e.run(true)
 	if err != nil || planOf(t, rep) != want {
 		t.Errorf("after a restart: %v; plan\n%s\nwant\n%s", err, planOf(t, rep), want)
+	}
+}
+
+// The source guards judge an incremental read as they would a full read of
+// the same directory: the count carried forward against
+// safety.minSourceFraction, and a canary the changes name as gone.
+func TestIncrementalGuardsJudgeAsAFullRead(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		setup func(e *env)
+		trip  string
+	}{
+		{"fraction", func(e *env) {}, "safety.minSourceFraction"},
+		{"canary", func(e *env) {
+			e.cfg.Safety.MinSourceFraction = 0.1
+			e.cfg.Safety.CanaryDNs = []string{e.plain(1)[0].DN}
+		}, "canary entries not found"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{users: 20, before: func(e *env) {
+				e.cfg.LDAP.Incremental = "syncrepl"
+				e.cfg.Safety.MinSourceFraction = 0.9
+				e.cfg.Safety.MaxDeprovisionPercent = 100
+				e.cfg.Safety.MaxDeprovisionsPerRun = 100
+				tt.setup(e)
+			}})
+			e.mustRun()
+			if rep, _ := e.mustRun(); !rep.Incremental {
+				t.Fatal("the second run read in full")
+			}
+			// 17 of 20 left: below 90%, and the first plain user (the
+			// canary) among the gone.
+			for _, u := range e.plain(3) {
+				e.deleteEntry(u.DN)
+			}
+			full := e.syncer(true)
+			full.Options.FullRead = true
+			frep, _ := full.Run(context.Background())
+			rep, n, err := e.run(false)
+			if !errors.Is(err, syncer.ErrGuard) || !rep.Incremental || n != 0 {
+				t.Fatalf("incremental run: %v, incremental %t, %d requests; want the guard, no request", err, rep.Incremental, n)
+			}
+			if got := strings.Join(rep.GuardTrips, "; "); !strings.Contains(got, tt.trip) {
+				t.Errorf("trips %q, want %q", got, tt.trip)
+			}
+			if got := strings.Join(frep.GuardTrips, "; "); !strings.Contains(got, tt.trip) {
+				t.Errorf("a full read of the same directory trips %q, want %q too", got, tt.trip)
+			}
+			if len(rep.Plan.Deprovision) != 0 || len(e.linked()) != 20 {
+				t.Errorf("%d deprovisions planned", len(rep.Plan.Deprovision))
+			}
+		})
 	}
 }

@@ -92,7 +92,18 @@ func (r *run) do(ctx context.Context) error {
 
 	gs, groupsOn := r.source.(GroupSource)
 	groupsOn = groupsOn && gs.GroupsEnabled()
-	rd, err := r.readUsers(ctx, groupsOn)
+	rp, err := r.planRead(ctx, groupsOn)
+	if err != nil {
+		return err
+	}
+	// A full read is met by all the state: load it while the directory
+	// is read, they are independent until the plan.
+	var preload *loading
+	if !rp.incremental && !r.fromOmni {
+		preload = r.startLoadKnown(ctx)
+		defer preload.wait()
+	}
+	rd, err := r.readUsers(ctx, rp)
 	if err != nil {
 		return err
 	}
@@ -115,6 +126,8 @@ func (r *run) do(ctx context.Context) error {
 		if err == nil {
 			lastGood, err = r.lastGood(ctx)
 		}
+	} else if preload != nil {
+		known, lastGood, err = preload.wait()
 	} else {
 		known, lastGood, err = r.loadKnown(ctx, res.Users)
 	}
@@ -321,6 +334,30 @@ func (r *run) lastGood(ctx context.Context) (int, error) {
 		return -1, nil
 	}
 	return last.SourceCount, nil
+}
+
+// loading is the state loaded while the directory is read.
+type loading struct {
+	done     chan struct{}
+	known    map[string]identity.Linked
+	lastGood int
+	err      error
+}
+
+// startLoadKnown loads the known users from the store in the background.
+func (r *run) startLoadKnown(ctx context.Context) *loading {
+	l := &loading{done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		l.known, l.lastGood, l.err = r.loadKnown(ctx, nil)
+	}()
+	return l
+}
+
+// wait returns the loaded state once it is there; it may be called again.
+func (l *loading) wait() (map[string]identity.Linked, int, error) {
+	<-l.done
+	return l.known, l.lastGood, l.err
 }
 
 func (r *run) loadKnown(ctx context.Context, users []identity.User) (map[string]identity.Linked, int, error) {
