@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/mail"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -62,23 +63,31 @@ type Group struct {
 // because it drives deprovisioning rather than updates. Equal content gives an
 // equal hash whatever the map order.
 func (u User) Hash() string {
-	h := sha256.New()
+	// Length-prefix every field ("<len>:<value>;") so that no two distinct
+	// users encode alike.
+	var stack [256]byte
+	b := stack[:0]
 	field := func(s string) {
-		// Length-prefix every field so that no two distinct users encode alike.
-		fmt.Fprintf(h, "%d:%s;", len(s), s)
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
+		b = append(b, ';')
 	}
 	field(u.UserName)
 	field(u.DisplayName)
-	keys := make([]string, 0, len(u.Attributes))
-	for k := range u.Attributes {
-		keys = append(keys, k)
+	if len(u.Attributes) > 0 {
+		keys := make([]string, 0, len(u.Attributes))
+		for k := range u.Attributes {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			field(k)
+			field(u.Attributes[k])
+		}
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		field(k)
-		field(u.Attributes[k])
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // Status is the lifecycle of a user syncd has linked to Omni.

@@ -1,7 +1,11 @@
 package ldapwire
 
 import (
+	"reflect"
 	"testing"
+
+	ber "github.com/go-asn1-ber/asn1-ber"
+	"github.com/go-ldap/ldap/v3"
 )
 
 // FuzzDecodeEntry: whatever a server sends as an entry, decodeEntry does
@@ -22,6 +26,34 @@ func FuzzDecodeEntry(f *testing.F) {
 		}
 		if !sameEntry(got, want) {
 			t.Fatalf("decodeEntry = %s, asn1-ber %s", show(got), show(want))
+		}
+	})
+}
+
+// FuzzSyncState: whatever a server sends as a control, syncState does not
+// panic, and a sync state it accepts is the one go-ldap decodes.
+func FuzzSyncState(f *testing.F) {
+	f.Add(syncStateControl(false, 1, make([]byte, 16), nil).Bytes())
+	f.Add(syncStateControl(true, 2, []byte("0123456789abcdef"), []byte("rid=001,csn=x")).Bytes())
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		tag, content, _, err := tlv(raw)
+		if err != nil || tag != tagSequence {
+			return
+		}
+		got, ok, err := syncState(content)
+		if err != nil || !ok {
+			return
+		}
+		p, err := ber.DecodePacketErr(raw)
+		if err != nil {
+			t.Fatalf("syncState accepted what asn1-ber refuses: %v", err)
+		}
+		want, err := ldap.DecodeControl(p)
+		if err != nil {
+			t.Fatalf("syncState accepted what go-ldap refuses: %v", err)
+		}
+		if !reflect.DeepEqual(ldap.Control(got), want) {
+			t.Fatalf("syncState = %v, go-ldap %v", got, want)
 		}
 	})
 }

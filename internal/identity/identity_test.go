@@ -1,0 +1,58 @@
+package identity
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"testing"
+
+	"pgregory.net/rapid"
+)
+
+// hashSpec is User.Hash as its encoding is specified: every field written
+// as "<len>:<value>;", userName, displayName, then the attributes by key.
+// Hashes are stored, so the encoding must never change.
+func hashSpec(u User) string {
+	h := sha256.New()
+	field := func(s string) { fmt.Fprintf(h, "%d:%s;", len(s), s) }
+	field(u.UserName)
+	field(u.DisplayName)
+	keys := make([]string, 0, len(u.Attributes))
+	for k := range u.Attributes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		field(k)
+		field(u.Attributes[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func TestHashKeepsItsEncoding(t *testing.T) {
+	// A hash stored by an earlier syncd must still match.
+	u := User{UserName: "ada@corp.example", DisplayName: "Ada Lovelace", Attributes: map[string]string{"dept": "R&D", "site": "London"}}
+	if got, want := u.Hash(), hashSpec(u); got != want {
+		t.Fatalf("Hash = %s, want %s", got, want)
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		u := User{
+			UserName:    rapid.String().Draw(t, "userName"),
+			DisplayName: rapid.String().Draw(t, "displayName"),
+			Attributes:  rapid.MapOf(rapid.String(), rapid.String()).Draw(t, "attributes"),
+			GivenName:   rapid.String().Draw(t, "givenName"),
+		}
+		if got, want := u.Hash(), hashSpec(u); got != want {
+			t.Fatalf("Hash(%+v) = %s, want %s", u, got, want)
+		}
+	})
+}
+
+func BenchmarkHash(b *testing.B) {
+	u := User{UserName: "ada@corp.example", DisplayName: "Ada Lovelace", Attributes: map[string]string{"dept": "R&D"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = u.Hash()
+	}
+}

@@ -1,0 +1,110 @@
+package ldapwire
+
+import (
+	"fmt"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+const (
+	tagBoolean    = 0x01
+	tagEnumerated = 0x0a
+)
+
+// entryControls decodes an entry's controls. The sync state control
+// (RFC 4533 section 2.2), which a content synchronisation sends with every
+// entry, is decoded here in place; any other goes through go-ldap's
+// DecodeControl.
+func (m message) entryControls() ([]ldap.Control, error) {
+	if len(m.rest) == 0 {
+		return nil, nil
+	}
+	tag, list, _, err := tlv(m.rest)
+	if err != nil {
+		return nil, err
+	}
+	if tag != tagControls {
+		return nil, nil
+	}
+	var out []ldap.Control
+	for len(list) > 0 {
+		tag, content, next, err := tlv(list)
+		if err != nil {
+			return nil, err
+		}
+		whole := list[:len(list)-len(next)]
+		list = next
+		if tag == tagSequence {
+			if st, ok, err := syncState(content); err != nil {
+				return nil, err
+			} else if ok {
+				out = append(out, st)
+				continue
+			}
+		}
+		p, err := decodeElement(whole[0], content)
+		if err != nil {
+			return nil, err
+		}
+		ctl, err := ldap.DecodeControl(p)
+		if err != nil {
+			return nil, fmt.Errorf("ldap: decode control: %w", err)
+		}
+		out = append(out, ctl)
+	}
+	return out, nil
+}
+
+// syncState decodes a Control's content if it is a sync state control:
+//
+//	Control ::= SEQUENCE { controlType LDAPOID, criticality BOOLEAN
+//	     DEFAULT FALSE, controlValue OCTET STRING OPTIONAL }
+//	syncStateValue ::= SEQUENCE { state ENUMERATED, entryUUID syncUUID,
+//	     cookie syncCookie OPTIONAL }
+//
+// ok is false for any other control. Criticality is reported false, as
+// go-ldap reports it.
+func syncState(content []byte) (*ldap.ControlSyncState, bool, error) {
+	tag, oid, rest, err := tlv(content)
+	if err != nil || tag != tagOctetString || string(oid) != ldap.ControlTypeSyncState {
+		return nil, false, nil
+	}
+	if len(rest) > 0 && rest[0] == tagBoolean {
+		if _, _, rest, err = tlv(rest); err != nil {
+			return nil, false, err
+		}
+	}
+	tag, value, after, err := tlv(rest)
+	if err != nil || tag != tagOctetString || len(after) > 0 {
+		return nil, false, malformed("sync state control without one value")
+	}
+	tag, seq, after, err := tlv(value)
+	if err != nil || tag != tagSequence || len(after) > 0 {
+		return nil, false, malformed("sync state control value is not one SEQUENCE")
+	}
+	tag, state, rest, err := tlv(seq)
+	if err != nil || tag != tagEnumerated || len(state) == 0 || len(state) > 4 {
+		return nil, false, malformed("sync state without a state")
+	}
+	var code int64
+	if state[0]&0x80 != 0 {
+		code = -1
+	}
+	for _, b := range state {
+		code = code<<8 | int64(b)
+	}
+	tag, id, rest, err := tlv(rest)
+	if err != nil || tag != tagOctetString || len(id) != 16 {
+		return nil, false, malformed("sync state without a 16-byte entryUUID")
+	}
+	st := &ldap.ControlSyncState{State: ldap.ControlSyncStateState(code)}
+	copy(st.EntryUUID[:], id)
+	if len(rest) > 0 {
+		tag, cookie, after, err := tlv(rest)
+		if err != nil || tag != tagOctetString || len(after) > 0 {
+			return nil, false, malformed("sync state cookie is not one OCTET STRING")
+		}
+		st.Cookie = append([]byte(nil), cookie...)
+	}
+	return st, true, nil
+}
