@@ -277,10 +277,21 @@ const AttributePrefix = "attributes."
 
 // Owned returns the attributes whose keys are in owned: the ones syncd maps
 // and so may set or remove. Keys anyone else set are left out, so they are
-// never compared, sent or reset. A nil owned owns every key.
+// never compared, sent or reset. A nil owned owns every key. When every key
+// is owned the map itself is returned, not a copy: callers do not modify it.
 func Owned(attrs map[string]string, owned []string) map[string]string {
 	if owned == nil || len(attrs) == 0 {
 		return attrs
+	}
+	all := true
+	for k := range attrs {
+		if !slices.Contains(owned, k) {
+			all = false
+			break
+		}
+	}
+	if all {
+		return attrs // the common case: nothing to drop, nothing to copy
 	}
 	var out map[string]string
 	for k, v := range attrs {

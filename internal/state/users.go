@@ -29,7 +29,12 @@ type pushed struct {
 // directory id, in one streaming query. Times come back in UTC, to the
 // microsecond PostgreSQL keeps; an empty attribute map comes back nil.
 func (s *Store) LoadUsers(ctx context.Context) (map[string]identity.Linked, error) {
-	return s.queryUsers(ctx, `SELECT `+userColumns+` FROM users`)
+	// Sized up front: growing a map of every user copies it over and over.
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+		return nil, fmt.Errorf("load users: %w", err)
+	}
+	return s.queryUsers(ctx, n, `SELECT `+userColumns+` FROM users`)
 }
 
 // LoadChangedUsers returns, for an incremental run, only the users it can
@@ -39,12 +44,12 @@ func (s *Store) LoadUsers(ctx context.Context) (map[string]identity.Linked, erro
 // changed entry cannot take another's email). Its cost follows the change,
 // not the directory.
 func (s *Store) LoadChangedUsers(ctx context.Context, ids, userNames []string) (changed, holders map[string]identity.Linked, err error) {
-	changed, err = s.queryUsers(ctx, `SELECT `+userColumns+` FROM users
+	changed, err = s.queryUsers(ctx, len(ids), `SELECT `+userColumns+` FROM users
 		WHERE ldap_id = ANY($1) OR (status = 'active' AND first_missing_at IS NOT NULL)`, ids)
 	if err != nil {
 		return nil, nil, err
 	}
-	holders, err = s.queryUsers(ctx, `SELECT `+userColumns+` FROM users
+	holders, err = s.queryUsers(ctx, 0, `SELECT `+userColumns+` FROM users
 		WHERE status = 'active' AND lower(user_name) = ANY($1) AND NOT ldap_id = ANY($2)`, userNames, ids)
 	if err != nil {
 		return nil, nil, err
@@ -85,7 +90,7 @@ const userColumns = `ldap_id, scim_id, pushed, content_hash, status, origin, fir
 // queryUsers streams the users a query selects (userColumns), keyed by
 // directory id. Times come back in UTC; an empty attribute map comes back
 // nil.
-func (s *Store) queryUsers(ctx context.Context, q string, args ...any) (map[string]identity.Linked, error) {
+func (s *Store) queryUsers(ctx context.Context, size int, q string, args ...any) (map[string]identity.Linked, error) {
 	ctx, cancel := withTimeout(ctx, bulkTimeout)
 	defer cancel()
 	rows, err := s.pool.Query(ctx, q, args...)
@@ -93,7 +98,7 @@ func (s *Store) queryUsers(ctx context.Context, q string, args ...any) (map[stri
 		return nil, fmt.Errorf("load users: %w", err)
 	}
 	defer rows.Close()
-	users := make(map[string]identity.Linked)
+	users := make(map[string]identity.Linked, size)
 	var (
 		l       identity.Linked
 		raw     []byte
@@ -116,12 +121,33 @@ func (s *Store) queryUsers(ctx context.Context, q string, args ...any) (map[stri
 		if missing.Valid {
 			l.FirstMissingAt = missing.Time.UTC()
 		}
+		l.Status, l.Origin = canonical(l.Status), canonicalOrigin(l.Origin)
 		users[l.ID] = l
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("load users: %w", err)
 	}
 	return users, nil
+}
+
+// canonical and canonicalOrigin swap a scanned status or origin for the
+// constant it equals, so that a hundred thousand users share two strings.
+func canonical(s identity.Status) identity.Status {
+	for _, c := range []identity.Status{identity.StatusActive, identity.StatusDeprovisioned} {
+		if s == c {
+			return c
+		}
+	}
+	return s
+}
+
+func canonicalOrigin(o identity.Origin) identity.Origin {
+	for _, c := range []identity.Origin{identity.OriginCreated, identity.OriginAdopted} {
+		if o == c {
+			return c
+		}
+	}
+	return o
 }
 
 // upsertUser writes l as the user's state. The hash is computed when l

@@ -386,8 +386,8 @@ func (r *run) memberName(id string) string {
 	if k, ok := r.known[id]; ok {
 		return k.UserName
 	}
-	if u, ok := r.desiredByID[id]; ok {
-		return u.UserName
+	if i, ok := slices.BinarySearchFunc(r.desired, id, func(u identity.User, id string) int { return strings.Compare(u.ID, id) }); ok {
+		return r.desired[i].UserName
 	}
 	return id
 }

@@ -52,8 +52,9 @@ type run struct {
 	held  map[string]state.HeldOp
 	// bySCIM indexes known by Omni id, built when first needed.
 	bySCIM map[string]string
-	// desiredByID are the directory's users by id, for names in reports.
-	desiredByID map[string]identity.User
+	// desired are the directory's users sorted by id, for names in
+	// reports.
+	desired []identity.User
 
 	// knownGroups are the linked groups; omniByName, Omni's groups by
 	// lower-cased name, listed once when a create needs it.
@@ -191,9 +192,10 @@ func (r *run) do(ctx context.Context) error {
 	// Groups go after the users' creates and updates, so that new members
 	// exist, and before their deprovisions; group deletions go last.
 	r.indexLinks()
-	r.desiredByID = make(map[string]identity.User, len(d.Users))
-	for _, u := range d.Users {
-		r.desiredByID[u.ID] = u
+	r.desired = d.Users
+	if !slices.IsSortedFunc(r.desired, byID) {
+		r.desired = slices.Clone(r.desired)
+		slices.SortFunc(r.desired, byID)
 	}
 	workers := r.workers()
 	for _, group := range [][]diff.Op{plan.Create, plan.Update, plan.Reactivate} {
@@ -335,6 +337,8 @@ func (r *run) lastGood(ctx context.Context) (int, error) {
 	}
 	return last.SourceCount, nil
 }
+
+func byID(a, b identity.User) int { return strings.Compare(a.ID, b.ID) }
 
 // loading is the state loaded while the directory is read.
 type loading struct {
