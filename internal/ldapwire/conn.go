@@ -38,8 +38,17 @@ const (
 	// deadlineMargin lets the server's time limit (the same timeout) end a
 	// search with its own answer before the connection's deadline does.
 	deadlineMargin = 5 * time.Second
-	// maxNames bounds the interned attribute names of one connection.
-	maxNames = 256
+	// maxNames bounds the interned attribute names of one connection, and
+	// maxNameLen the length of one.
+	maxNames   = 256
+	maxNameLen = 64
+	// MaxValues bounds the values of one entry (a group's members), and
+	// with it what decoding an entry may allocate beyond its size.
+	MaxValues = 4 << 20
+	// maxDecoded bounds a message other than an entry: decoded with
+	// asn1-ber, it takes many times its size in memory. The one such
+	// message that is large by right, a syncIdSet, is decoded in place.
+	maxDecoded = 1 << 20
 )
 
 // startTLSOID is the StartTLS extended operation (RFC 4511 section 4.14).
@@ -49,7 +58,10 @@ const startTLSOID = "1.3.6.1.4.1.1466.20037"
 // operation at a time, and a search's Response read to its end (or the
 // connection closed) before the next operation.
 type Conn struct {
-	nc      net.Conn
+	nc net.Conn
+	// raw is the TCP connection under nc; cutting it ends any wait at
+	// once, where closing a TLS connection first tries to say goodbye.
+	raw     net.Conn
 	br      *bufio.Reader
 	timeout time.Duration
 	msgID   int64
@@ -69,6 +81,7 @@ type Conn struct {
 func New(nc net.Conn, timeout time.Duration) *Conn {
 	return &Conn{
 		nc:      nc,
+		raw:     nc,
 		br:      bufio.NewReaderSize(nc, readBuffer),
 		timeout: timeout,
 		names:   make(map[string]string),
@@ -96,14 +109,14 @@ func (c *Conn) Close() error {
 // runs as usual afterwards.
 func (c *Conn) cut() {
 	c.closing.Store(true)
-	_ = c.nc.Close()
+	_ = c.raw.Close()
 }
 
 // StartTLS upgrades the connection with cfg.
 func (c *Conn) StartTLS(cfg *tls.Config) error {
 	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationExtendedRequest, nil, "Start TLS")
 	op.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, startTLSOID, "TLS Extended Command"))
-	pkt, err := c.roundTrip(op)
+	pkt, err := c.roundTrip(op, opTag(ldap.ApplicationExtendedResponse))
 	if err != nil {
 		return err
 	}
@@ -138,16 +151,16 @@ func (c *Conn) Bind(dn, password string) error {
 	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 3, "Version"))
 	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, dn, "User Name"))
 	op.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, password, "Password"))
-	pkt, err := c.roundTrip(op)
+	pkt, err := c.roundTrip(op, opTag(ldap.ApplicationBindResponse))
 	if err != nil {
 		return err
 	}
 	return ldap.GetLDAPError(pkt)
 }
 
-// roundTrip sends op and returns the whole response message to it, for the
-// operations with one response (bind, StartTLS).
-func (c *Conn) roundTrip(op *ber.Packet) (*ber.Packet, error) {
+// roundTrip sends op and returns the whole response message to it, which
+// must be a want, for the operations with one response (bind, StartTLS).
+func (c *Conn) roundTrip(op *ber.Packet, want byte) (*ber.Packet, error) {
 	c.deadline()
 	id, err := c.send(op, nil)
 	if err != nil {
@@ -159,10 +172,16 @@ func (c *Conn) roundTrip(op *ber.Packet) (*ber.Packet, error) {
 			return nil, err
 		}
 		if m.id == 0 {
-			return nil, m.disconnection()
+			err := m.disconnection()
+			c.broken = err
+			return nil, err
 		}
 		if m.id != id {
 			continue // an answer to nothing asked on this connection
+		}
+		if m.op != want {
+			c.broken = malformed("answer with operation tag 0x%02x, want 0x%02x", m.op, want)
+			return nil, brokenError(c.broken)
 		}
 		return m.packet()
 	}

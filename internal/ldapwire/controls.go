@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/google/uuid"
 )
 
 const (
@@ -107,4 +108,74 @@ func syncState(content []byte) (*ldap.ControlSyncState, bool, error) {
 		st.Cookie = append([]byte(nil), cookie...)
 	}
 	return st, true, nil
+}
+
+// Tags of an IntermediateResponse (RFC 4511 section 4.13) and of the
+// syncIdSet choice of a syncInfoValue (RFC 4533 section 2.5).
+const (
+	tagResponseName  = 0x8a // [10] primitive
+	tagResponseValue = 0x8b // [11] primitive
+	tagSyncIDSet     = 0xa3 // [3] constructed
+)
+
+// syncIDSet decodes an IntermediateResponse's content in place if it is a
+// syncInfo holding a syncIdSet, the one response that lists every entry of
+// a present phase:
+//
+//	syncIdSet [3] SEQUENCE { cookie syncCookie OPTIONAL,
+//	     refreshDeletes BOOLEAN DEFAULT FALSE, syncUUIDs SET OF syncUUID }
+//
+// ok is false for anything else, which goes through go-ldap.
+func syncIDSet(content []byte) (*ldap.ControlSyncInfo, bool, error) {
+	tag, name, rest, err := tlv(content)
+	if err != nil || tag != tagResponseName || string(name) != ldap.ControlTypeSyncInfo {
+		return nil, false, nil
+	}
+	tag, value, after, err := tlv(rest)
+	if err != nil || tag != tagResponseValue || len(after) > 0 {
+		return nil, false, nil
+	}
+	tag, set, after, err := tlv(value)
+	if err != nil || tag != tagSyncIDSet {
+		return nil, false, nil
+	}
+	if len(after) > 0 {
+		return nil, false, malformed("syncIdSet: %d bytes after it", len(after))
+	}
+	ids := &ldap.ControlSyncInfoSyncIdSet{}
+	// The members in their order, each at most once.
+	tag, v, next, err := tlv(set)
+	if err == nil && tag == tagOctetString {
+		ids.Cookie = append([]byte(nil), v...)
+		tag, v, next, err = tlv(next)
+	}
+	if err == nil && tag == tagBoolean {
+		if len(v) != 1 {
+			return nil, false, malformed("syncIdSet: refreshDeletes of %d bytes", len(v))
+		}
+		ids.RefreshDeletes = v[0] != 0
+		tag, v, next, err = tlv(next)
+	}
+	if err != nil || tag != tagSet || len(next) > 0 {
+		return nil, false, malformed("syncIdSet: not cookie, refreshDeletes and one set of syncUUIDs")
+	}
+	uuids := v
+	n := 0
+	for b := uuids; len(b) > 0; n++ {
+		tag, v, next, err := tlv(b)
+		if err != nil {
+			return nil, false, err
+		}
+		if tag != tagOctetString || len(v) != 16 {
+			return nil, false, malformed("syncIdSet: a syncUUID that is not 16 bytes")
+		}
+		b = next
+	}
+	ids.SyncUUIDs = make([]uuid.UUID, n)
+	for i, b := 0, uuids; len(b) > 0; i++ {
+		_, v, next, _ := tlv(b)
+		copy(ids.SyncUUIDs[i][:], v)
+		b = next
+	}
+	return &ldap.ControlSyncInfo{Value: ldap.SyncInfoSyncIdSet, SyncIdSet: ids}, true, nil
 }

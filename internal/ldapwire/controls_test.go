@@ -73,3 +73,61 @@ func TestEntryControlsDecodeOthersThroughGoLDAP(t *testing.T) {
 		t.Errorf("controls %v, err %v; want the ManageDsaIT control", got, resp.Err())
 	}
 }
+
+// syncIDSetResponse is an IntermediateResponse carrying a syncInfo with a
+// syncIdSet, as slapd sends one in a present phase.
+func syncIDSetResponse(cookie []byte, deletes *bool, uuids [][]byte) *ber.Packet {
+	set := ber.Encode(ber.ClassContext, ber.TypeConstructed, 3, nil, "syncIdSet")
+	if cookie != nil {
+		set.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, string(cookie), "cookie"))
+	}
+	if deletes != nil {
+		set.AppendChild(ber.NewBoolean(ber.ClassUniversal, ber.TypePrimitive, ber.TagBoolean, *deletes, "refreshDeletes"))
+	}
+	ids := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSet, nil, "syncUUIDs")
+	for _, u := range uuids {
+		ids.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, string(u), "uuid"))
+	}
+	set.AppendChild(ids)
+	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationIntermediateResponse, nil, "Intermediate Response")
+	op.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 10, ldap.ControlTypeSyncInfo, "responseName"))
+	value := ber.Encode(ber.ClassContext, ber.TypePrimitive, 11, nil, "responseValue")
+	value.Data.Write(set.Bytes())
+	op.AppendChild(value)
+	return op
+}
+
+func TestSyncIDSetMatchesGoLDAP(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var cookie []byte
+		if rapid.Bool().Draw(t, "has cookie") {
+			cookie = rapid.SliceOfN(rapid.Byte(), 1, 60).Draw(t, "cookie")
+		}
+		var deletes *bool
+		if rapid.Bool().Draw(t, "has refreshDeletes") {
+			d := rapid.Bool().Draw(t, "refreshDeletes")
+			deletes = &d
+		}
+		uuids := rapid.SliceOfN(rapid.SliceOfN(rapid.Byte(), 16, 16), 0, 300).Draw(t, "uuids")
+		op := syncIDSetResponse(cookie, deletes, uuids)
+		p, err := ber.DecodePacketErr(op.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := ldap.DecodeControl(p)
+		if err != nil {
+			t.Fatalf("go-ldap: %v", err)
+		}
+		_, content, _, err := tlv(op.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok, err := syncIDSet(content)
+		if err != nil || !ok {
+			t.Fatalf("syncIDSet = %v, %t", err, ok)
+		}
+		if !reflect.DeepEqual(ldap.Control(got), want) {
+			t.Fatalf("syncIDSet = %v, go-ldap %v", got, want)
+		}
+	})
+}

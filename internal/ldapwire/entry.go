@@ -41,6 +41,7 @@ func (c *Conn) decodeEntry(content []byte) (*ldap.Entry, error) {
 	}
 
 	attrs, values, size := 0, 0, len(dn)
+	defer c.scratch.trim()
 	for b := list; len(b) > 0; {
 		name, vals, next, err := attribute(b, dn)
 		if err != nil {
@@ -59,6 +60,9 @@ func (c *Conn) decodeEntry(content []byte) (*ldap.Entry, error) {
 				return nil, malformed("entry %q: attribute %q: value has tag 0x%02x", dn, name, tag)
 			}
 			values++
+			if values > MaxValues {
+				return nil, malformed("entry %q: more than %d values", dn, MaxValues)
+			}
 			size += len(val)
 			v = after
 		}
@@ -126,6 +130,14 @@ type scratch struct {
 	counts       []int
 }
 
+// trim drops scratch space a rare huge entry grew, so the connection does
+// not keep it.
+func (s *scratch) trim() {
+	if cap(s.spans) > 1<<16 {
+		*s = scratch{}
+	}
+}
+
 // grow returns s with length n, reallocated only when too short.
 func grow[T any](s []T, n int) []T {
 	if cap(s) < n {
@@ -163,9 +175,13 @@ func attribute(b []byte, dn []byte) (name, vals, rest []byte, err error) {
 	return name, vals, rest, nil
 }
 
-// intern keeps name for the entries to come, up to maxNames of them: a
-// server sending ever new names gets them allocated, not remembered.
+// intern keeps name for the entries to come, up to maxNames of them and
+// only short ones: a server sending ever new or huge names gets them
+// allocated, not remembered.
 func (c *Conn) intern(name string) {
+	if len(name) > maxNameLen {
+		return
+	}
 	if _, ok := c.names[name]; !ok && len(c.names) < maxNames {
 		name = strings.Clone(name) // not a slice of one entry's block
 		c.names[name] = name

@@ -57,3 +57,32 @@ func FuzzSyncState(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSyncIDSet: whatever a server sends as an intermediate response,
+// syncIDSet does not panic, and a syncIdSet it accepts is go-ldap's.
+func FuzzSyncIDSet(f *testing.F) {
+	yes := true
+	f.Add(syncIDSetResponse([]byte("rid=001"), &yes, [][]byte{make([]byte, 16), []byte("0123456789abcdef")}).Bytes())
+	f.Add(syncIDSetResponse(nil, nil, nil).Bytes())
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		tag, content, _, err := tlv(raw)
+		if err != nil || tag != opTag(ldap.ApplicationIntermediateResponse) {
+			return
+		}
+		got, ok, err := syncIDSet(content)
+		if err != nil || !ok {
+			return
+		}
+		p, err := ber.DecodePacketErr(raw)
+		if err != nil {
+			t.Fatalf("syncIDSet accepted what asn1-ber refuses: %v", err)
+		}
+		want, err := ldap.DecodeControl(p)
+		if err != nil {
+			t.Fatalf("syncIDSet accepted what go-ldap refuses: %v", err)
+		}
+		if !reflect.DeepEqual(ldap.Control(got), want) {
+			t.Fatalf("syncIDSet = %v, go-ldap %v", got, want)
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
@@ -51,12 +52,19 @@ func (c *Conn) read() (message, error) {
 	m, err := c.readMessage()
 	if err != nil {
 		c.broken = err
-		if errors.Is(err, errMalformed) {
-			return m, err
-		}
-		return m, ldap.NewError(ldap.ErrorNetwork, fmt.Errorf("ldap: read: %w", err))
+		return m, brokenError(err)
 	}
 	return m, nil
+}
+
+// brokenError is the error for a stream out of step: a network error, as
+// a lost connection is, so that a caller classifies both alike; the cause
+// (errMalformed, a timeout) stays reachable through errors.Is and As.
+func brokenError(err error) error {
+	if errors.Is(err, errMalformed) {
+		return ldap.NewError(ldap.ErrorNetwork, err)
+	}
+	return ldap.NewError(ldap.ErrorNetwork, fmt.Errorf("ldap: read: %w", err))
 }
 
 func (c *Conn) readMessage() (message, error) {
@@ -82,20 +90,30 @@ func (c *Conn) readMessage() (message, error) {
 		// Discard moves past the bytes without overwriting them: body
 		// stays valid until the next read fills the buffer.
 		_, _ = c.br.Discard(n)
-	} else {
-		if cap(c.big) < n {
-			c.big = make([]byte, n)
-		}
-		body = c.big[:n]
-		if _, err := io.ReadFull(c.br, body); err != nil {
-			return message{}, err
-		}
+	} else if body, err = c.readBig(n); err != nil {
+		return message{}, err
 	}
 	m, err := frame(body)
 	if n > 4<<20 {
 		c.big = nil // do not keep a rare giant buffer for the connection's life
 	}
 	return m, err
+}
+
+// readBig reads a message larger than the read buffer into c.big, which
+// grows as the bytes arrive: a header alone cannot make it allocate.
+func (c *Conn) readBig(n int) ([]byte, error) {
+	buf := c.big[:0]
+	for len(buf) < n {
+		chunk := min(n-len(buf), 1<<20)
+		buf = slices.Grow(buf, chunk)
+		if _, err := io.ReadFull(c.br, buf[len(buf):len(buf)+chunk]); err != nil {
+			return nil, err
+		}
+		buf = buf[:len(buf)+chunk]
+	}
+	c.big = buf
+	return buf, nil
 }
 
 // readLength reads a BER definite length (LDAP allows no other, RFC 4511
@@ -119,6 +137,9 @@ func (c *Conn) readLength() (int, error) {
 			return 0, err
 		}
 		n = n<<8 | int(b)
+	}
+	if n < 0 {
+		return 0, malformed("length overflows")
 	}
 	return n, nil
 }
@@ -168,7 +189,7 @@ func tlv(b []byte) (tag byte, content, rest []byte, err error) {
 		}
 		h = 2 + k
 	}
-	if n > len(b)-h {
+	if n < 0 || n > len(b)-h {
 		return 0, nil, nil, malformed("element of %d bytes in %d", n, len(b)-h)
 	}
 	return tag, b[h : h+n], b[h+n:], nil
@@ -202,6 +223,9 @@ func (m message) packet() (*ber.Packet, error) {
 // decodeElement decodes one element, given its tag and content, with
 // asn1-ber.
 func decodeElement(tag byte, content []byte) (*ber.Packet, error) {
+	if len(content) > maxDecoded {
+		return nil, malformed("a %d-byte element where at most %d are expected", len(content), maxDecoded)
+	}
 	raw := make([]byte, 0, len(content)+6)
 	raw = append(raw, tag)
 	raw = appendLength(raw, len(content))

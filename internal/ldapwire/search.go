@@ -84,6 +84,10 @@ func (r *Response) Next() bool {
 			r.finish(err)
 			return false
 		}
+		if len(m.rest) > 0 && m.rest[0] != tagControls {
+			r.fail(malformed("a %d-byte element after the operation, not controls", len(m.rest)))
+			return false
+		}
 		if m.id != r.id {
 			continue // an answer to nothing asked on this connection
 		}
@@ -104,13 +108,29 @@ func (r *Response) Next() bool {
 				r.fail(err)
 				return false
 			}
+			// Every URI must be a non-empty string (RFC 4511 section
+			// 4.5.3): a reference read as none would hide a part of the
+			// scope without a word.
 			if len(op.Children) == 0 {
 				r.fail(malformed("search result reference without a URI"))
 				return false
 			}
-			r.referral = stringValue(op.Children[0])
+			for _, u := range op.Children {
+				if s, ok := u.Value.(string); !ok || s == "" || u.Tag != ber.TagOctetString {
+					r.fail(malformed("search result reference with an empty or non-string URI"))
+					return false
+				}
+			}
+			r.referral = op.Children[0].Value.(string)
 			return true
 		case opTag(ldap.ApplicationIntermediateResponse):
+			if ctl, ok, err := syncIDSet(m.opContent); err != nil {
+				r.fail(err)
+				return false
+			} else if ok {
+				r.controls = []ldap.Control{ctl}
+				return true
+			}
 			op, err := decodeElement(m.op, m.opContent)
 			if err != nil {
 				r.fail(err)
@@ -161,20 +181,11 @@ func (r *Response) finish(err error) {
 }
 
 // fail ends the search on a message this client could not take: the
-// stream may be out of step, so the connection is no longer used.
+// stream may be out of step, so the connection is no longer used, and the
+// error is a network error, as a lost connection is.
 func (r *Response) fail(err error) {
 	r.c.broken = err
-	r.finish(err)
-}
-
-func stringValue(p *ber.Packet) string {
-	if s, ok := p.Value.(string); ok {
-		return s
-	}
-	if p.Data != nil {
-		return p.Data.String()
-	}
-	return ""
+	r.finish(brokenError(err))
 }
 
 // encodeSearch is the SearchRequest operation (RFC 4511 section 4.5.1).
