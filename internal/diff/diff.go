@@ -139,7 +139,7 @@ func Compute(desired []identity.User, known map[string]identity.Linked, opts Opt
 	holders := activeUserNames(known)
 	for _, h := range opts.Holders {
 		if h.Status == identity.StatusActive {
-			holders[h.UserName] = h
+			holders[h.UserName] = holder{ID: h.ID, SCIMID: h.SCIMID}
 		}
 	}
 	for _, u := range desired {
@@ -242,22 +242,25 @@ func (p *Plan) absent(k identity.Linked, reason string, opts Options) {
 // activeUserNames indexes the active linked users by userName: Omni holds
 // each email for one user, and while a linked user holds it, no other
 // directory entry may take it.
-func activeUserNames(known map[string]identity.Linked) map[string]identity.Linked {
-	m := make(map[string]identity.Linked, len(known))
+func activeUserNames(known map[string]identity.Linked) map[string]holder {
+	m := make(map[string]holder, len(known))
 	for _, k := range known {
 		if k.Status == identity.StatusActive {
-			m[k.UserName] = k
+			m[k.UserName] = holder{ID: k.ID, SCIMID: k.SCIMID}
 		}
 	}
 	return m
 }
 
-func heldByOther(holders map[string]identity.Linked, u identity.User) bool {
+// holder is the linked user holding an email: what a plan says of it.
+type holder struct{ ID, SCIMID string }
+
+func heldByOther(holders map[string]holder, u identity.User) bool {
 	h, ok := holders[u.UserName]
 	return ok && h.ID != u.ID
 }
 
-func emailHeld(holders map[string]identity.Linked, u identity.User) string {
+func emailHeld(holders map[string]holder, u identity.User) string {
 	h := holders[u.UserName]
 	return fmt.Sprintf("email %s is held by linked user %s (Omni %s); waiting until that user is deprovisioned", u.UserName, h.ID, h.SCIMID)
 }

@@ -21,7 +21,7 @@ const ReasonTempName = "temporary userName, to free the address another user in 
 // starts by moving one user to a temporary name and ends by giving it its
 // target. A rename to an address a linked user keeps (one being
 // deprovisioned this run, say) waits, as a create would.
-func orderRenames(p *Plan, holders map[string]identity.Linked) {
+func orderRenames(p *Plan, holders map[string]holder) {
 	renames := map[string]int{} // the current userName of a renaming user -> its index
 	for i, op := range p.Update {
 		if op.Known.UserName != op.User.UserName {

@@ -33,7 +33,9 @@ type User struct {
 	// Active is false when the directory marks the account disabled.
 	Active bool `json:"active"`
 	// Attributes are Omni user attributes (urn:omni:params:1.0:UserAttribute),
-	// keyed by the attribute's reference id in Omni.
+	// keyed by the attribute's reference id in Omni. Users with equal
+	// attributes may share one map (see AttributeSet): it is never modified
+	// in place, only replaced.
 	Attributes map[string]string `json:"attributes,omitempty"`
 	// Login is the account name (uid, sAMAccountName) that memberUid groups
 	// list members by; it is not sent to Omni.

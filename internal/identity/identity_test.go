@@ -56,3 +56,25 @@ func BenchmarkHash(b *testing.B) {
 		_ = u.Hash()
 	}
 }
+
+func TestAttributeSetSharesEqualMaps(t *testing.T) {
+	var s AttributeSet
+	a := s.Intern(map[string]string{"dept": "R&D", "site": "London"})
+	b := s.Intern(map[string]string{"site": "London", "dept": "R&D"})
+	c := s.Intern(map[string]string{"dept": "R&D", "site": "Paris"})
+	// Lengths delimit the fields: "a:b" + "" is not "a" + ":b".
+	d := s.Intern(map[string]string{"dept": "1:x"})
+	e := s.Intern(map[string]string{"dept1:x": ""})
+	if fmt.Sprintf("%p", a) != fmt.Sprintf("%p", b) {
+		t.Error("equal maps are not shared")
+	}
+	if fmt.Sprintf("%p", a) == fmt.Sprintf("%p", c) || fmt.Sprintf("%p", d) == fmt.Sprintf("%p", e) {
+		t.Error("different maps are shared")
+	}
+	if c["site"] != "Paris" || e["dept1:x"] != "" || len(e) != 1 {
+		t.Errorf("maps changed: %v %v", c, e)
+	}
+	if s.Intern(nil) != nil {
+		t.Error("nil is not kept nil")
+	}
+}

@@ -21,6 +21,8 @@ type collector struct {
 	dupSeen  map[string]bool
 
 	skipped []identity.Skipped
+	// attrs shares one attribute map among the users whose maps are equal.
+	attrs identity.AttributeSet
 	// skippedDN keeps an entry found under two overlapping base DNs from
 	// being reported twice.
 	skippedDN map[string]bool
@@ -53,6 +55,7 @@ func (c *collector) add(u identity.User, s *identity.Skipped) {
 		})
 		return
 	}
+	u.Attributes = c.attrs.Intern(u.Attributes)
 	c.byID[u.ID] = len(c.users)
 	if _, ok := c.byEmail[u.UserName]; ok {
 		if !c.dupSeen[u.UserName] {
@@ -106,6 +109,10 @@ func (c *collector) finish() ([]identity.User, []identity.Skipped) {
 			})
 		}
 		users = kept
+	}
+	if cap(users)-len(users) > len(users)/8 {
+		// The run keeps the read to its end: not the room appends left.
+		users = slices.Clone(users)
 	}
 	slices.SortFunc(users, func(a, b identity.User) int { return strings.Compare(a.ID, b.ID) })
 	slices.SortStableFunc(c.skipped, func(a, b identity.Skipped) int { return strings.Compare(a.DN, b.DN) })

@@ -99,6 +99,7 @@ func (s *Store) queryUsers(ctx context.Context, size int, q string, args ...any)
 	}
 	defer rows.Close()
 	users := make(map[string]identity.Linked, size)
+	var attrs identity.AttributeSet
 	var (
 		l       identity.Linked
 		raw     []byte
@@ -118,6 +119,7 @@ func (s *Store) queryUsers(ctx context.Context, size int, q string, args ...any)
 		if len(l.Attributes) == 0 {
 			l.Attributes = nil
 		}
+		l.Attributes = attrs.Intern(l.Attributes)
 		if missing.Valid {
 			l.FirstMissingAt = missing.Time.UTC()
 		}

@@ -1,0 +1,57 @@
+package identity
+
+import (
+	"sort"
+	"strconv"
+)
+
+// AttributeSet interns users' attribute maps: the users of a directory
+// share a handful of departments and sites, so most of their maps are
+// equal, and one map per distinct set is all a read or a load of state
+// needs to hold. The maps it returns are shared and must not be modified,
+// which holds for User.Attributes everywhere. It is not safe for
+// concurrent use; a read or a load keeps its own.
+type AttributeSet struct {
+	m   map[string]map[string]string
+	key []byte
+}
+
+const (
+	// maxInterned bounds the distinct maps one set holds; past it, maps
+	// are kept as they come.
+	maxInterned = 1 << 14
+	// maxInternedKeys: larger maps are rare and kept as they come.
+	maxInternedKeys = 8
+)
+
+// Intern returns the set's map equal to a, adding a when it has none.
+func (s *AttributeSet) Intern(a map[string]string) map[string]string {
+	if len(a) == 0 || len(a) > maxInternedKeys {
+		return a
+	}
+	var keys [maxInternedKeys]string
+	ks := keys[:0]
+	for k := range a {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	b := s.key[:0]
+	for _, k := range ks {
+		for _, f := range [2]string{k, a[k]} {
+			b = strconv.AppendInt(b, int64(len(f)), 10)
+			b = append(b, ':')
+			b = append(b, f...)
+		}
+	}
+	s.key = b
+	if m, ok := s.m[string(b)]; ok {
+		return m
+	}
+	if s.m == nil {
+		s.m = make(map[string]map[string]string)
+	}
+	if len(s.m) < maxInterned {
+		s.m[string(b)] = a
+	}
+	return a
+}
