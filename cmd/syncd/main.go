@@ -10,12 +10,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/syncd-dev/syncd/internal/syncer"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
+	syncer.SetDefaultGC(os.Getenv)
 	exitOnSecondSignal(os.Stderr)
 	err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	os.Exit(report(os.Stderr, err))

@@ -89,6 +89,7 @@ func peakRSS() (int64, error) {
 // configuration, against the migrated store), or only its directory read,
 // and prints its report.
 func runChild(a childArgs) error {
+	syncer.SetDefaultGC(os.Getenv)
 	ctx := context.Background()
 	cfg, err := config.Load(a.Config, os.Getenv)
 	if err != nil {
