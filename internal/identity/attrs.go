@@ -35,17 +35,44 @@ func (s *AttributeSet) Intern(a map[string]string) map[string]string {
 		ks = append(ks, k)
 	}
 	sort.Strings(ks)
-	b := s.key[:0]
+	var pairs [2 * maxInternedKeys]string
+	kv := pairs[:0]
 	for _, k := range ks {
-		for _, f := range [2]string{k, a[k]} {
-			b = strconv.AppendInt(b, int64(len(f)), 10)
-			b = append(b, ':')
-			b = append(b, f...)
-		}
+		kv = append(kv, k, a[k])
+	}
+	return s.pairs(kv, a)
+}
+
+// Pairs returns the set's map of the key and value pairs kv (key, value,
+// key, value, ... with the keys sorted), making it when the set has none:
+// a reader builds no map for a user whose attributes it has seen before.
+func (s *AttributeSet) Pairs(kv []string) map[string]string {
+	if len(kv) == 0 {
+		return nil
+	}
+	return s.pairs(kv, nil)
+}
+
+// pairs looks kv up; a, when not nil, is the map kv was taken from.
+func (s *AttributeSet) pairs(kv []string, a map[string]string) map[string]string {
+	if len(kv) > 2*maxInternedKeys {
+		return a
+	}
+	b := s.key[:0]
+	for _, f := range kv {
+		b = strconv.AppendInt(b, int64(len(f)), 10)
+		b = append(b, ':')
+		b = append(b, f...)
 	}
 	s.key = b
 	if m, ok := s.m[string(b)]; ok {
 		return m
+	}
+	if a == nil {
+		a = make(map[string]string, len(kv)/2)
+		for i := 0; i < len(kv); i += 2 {
+			a[kv[i]] = kv[i+1]
+		}
 	}
 	if s.m == nil {
 		s.m = make(map[string]map[string]string)

@@ -78,3 +78,20 @@ func TestAttributeSetSharesEqualMaps(t *testing.T) {
 		t.Error("nil is not kept nil")
 	}
 }
+
+func TestAttributeSetPairsMatchIntern(t *testing.T) {
+	var s AttributeSet
+	p := s.Pairs([]string{"dept", "R&D", "site", "London"})
+	if p["dept"] != "R&D" || p["site"] != "London" || len(p) != 2 {
+		t.Fatalf("Pairs = %v", p)
+	}
+	if m := s.Intern(map[string]string{"site": "London", "dept": "R&D"}); fmt.Sprintf("%p", m) != fmt.Sprintf("%p", p) {
+		t.Error("Intern of an equal map does not return the one Pairs made")
+	}
+	if q := s.Pairs([]string{"dept", "R&D", "site", "London"}); fmt.Sprintf("%p", q) != fmt.Sprintf("%p", p) {
+		t.Error("equal pairs make a second map")
+	}
+	if s.Pairs(nil) != nil {
+		t.Error("no pairs is not a nil map")
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/go-ldap/ldap/v3"
+
 	"github.com/syncd-dev/syncd/internal/identity"
 )
 
@@ -28,13 +30,21 @@ type collector struct {
 	skippedDN map[string]bool
 }
 
-func newCollector() *collector {
+// newCollector makes a collector for about size users (0: unknown), so a
+// large read does not grow its slice and indexes over and over.
+func newCollector(size int) *collector {
 	return &collector{
-		byID:      map[string]int{},
-		byEmail:   map[string]int{},
+		users:     make([]identity.User, 0, size),
+		byID:      make(map[string]int, size),
+		byEmail:   make(map[string]int, size),
 		dupSeen:   map[string]bool{},
 		skippedDN: map[string]bool{},
 	}
+}
+
+// addEntry maps e with m and adds the result.
+func (c *collector) addEntry(m *Mapper, e *ldap.Entry) {
+	c.add(m.MapWith(e, &c.attrs))
 }
 
 func (c *collector) add(u identity.User, s *identity.Skipped) {
@@ -55,7 +65,6 @@ func (c *collector) add(u identity.User, s *identity.Skipped) {
 		})
 		return
 	}
-	u.Attributes = c.attrs.Intern(u.Attributes)
 	c.byID[u.ID] = len(c.users)
 	if _, ok := c.byEmail[u.UserName]; ok {
 		if !c.dupSeen[u.UserName] {

@@ -11,7 +11,7 @@ func TestCollector(t *testing.T) {
 	u := func(id, dn, mail string) identity.User {
 		return identity.User{ID: id, DN: dn, UserName: mail, DisplayName: mail, Active: true}
 	}
-	c := newCollector()
+	c := newCollector(0)
 	c.add(u("3", "cn=c,dc=x", "c@x.org"), nil)
 	c.add(u("1", "cn=a,dc=x", "a@x.org"), nil)
 	// The same entry again through an overlapping base DN: kept once, not an error.

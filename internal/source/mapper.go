@@ -180,6 +180,12 @@ func (m *Mapper) Attributes() []string {
 // familyName", then to the userName, and an Omni attribute without a value is
 // left out.
 func (m *Mapper) Map(e *ldap.Entry) (identity.User, *identity.Skipped) {
+	return m.MapWith(e, nil)
+}
+
+// MapWith is Map taking the user's attribute map from set, so that users
+// with equal attributes share one.
+func (m *Mapper) MapWith(e *ldap.Entry, set *identity.AttributeSet) (identity.User, *identity.Skipped) {
 	if e == nil {
 		return identity.User{}, &identity.Skipped{Reason: identity.SkipNoID, Detail: "no entry"}
 	}
@@ -231,7 +237,9 @@ func (m *Mapper) Map(e *ldap.Entry) (identity.User, *identity.Skipped) {
 			return skip(id, r, detail)
 		}
 	}
-	var attrs map[string]string
+	// The pairs in key order (m.omni is sorted), then one map for them.
+	var inline [2 * inlineSlots]string
+	kv := inline[:0]
 	for _, o := range m.omni {
 		v, ok := vs.get(o.slot)
 		if !ok || v == "" {
@@ -240,10 +248,18 @@ func (m *Mapper) Map(e *ldap.Entry) (identity.User, *identity.Skipped) {
 		if r, detail := checkValue(o.attr, v); r != "" {
 			return skip(id, r, detail)
 		}
-		if attrs == nil {
-			attrs = make(map[string]string, len(m.omni))
+		kv = append(kv, o.key, v)
+	}
+	var attrs map[string]string
+	switch {
+	case len(kv) == 0:
+	case set != nil:
+		attrs = set.Pairs(kv)
+	default:
+		attrs = make(map[string]string, len(kv)/2)
+		for i := 0; i < len(kv); i += 2 {
+			attrs[kv[i]] = kv[i+1]
 		}
-		attrs[o.key] = v
 	}
 
 	if !hasMail || strings.TrimSpace(mail) == "" {

@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -73,7 +74,21 @@ type Directory struct {
 	// incremental is ldap.incremental; activeDirectory the flavour.
 	incremental     string
 	activeDirectory bool
+	// expect is how many users the next full read should find (see
+	// ExpectUsers).
+	expect atomic.Int64
 }
+
+// maxExpected bounds the size a hint may reserve room for.
+const maxExpected = 10_000_000
+
+// ExpectUsers tells the next full read about how many users it will find
+// (the last one's count, say), so that it sizes its buffers once.
+func (d *Directory) ExpectUsers(n int) {
+	d.expect.Store(int64(min(max(n, 0), maxExpected)))
+}
+
+func (d *Directory) newCollector() *collector { return newCollector(int(d.expect.Load())) }
 
 // New fills the defaults of cfg's zero fields, validates it (see
 // Config.Validate) and prepares the mapper, the filter and the TLS
@@ -146,9 +161,9 @@ func (d *Directory) Read(ctx context.Context) (*Result, error) {
 	}
 	defer conn.Close()
 
-	col := newCollector()
+	col := d.newCollector()
 	sc, err := d.scan(ctx, conn, d.baseDNs, d.users, func(e *ldap.Entry) {
-		col.add(d.mapper.Map(e))
+		col.addEntry(d.mapper, e)
 	})
 	if err != nil {
 		return nil, err

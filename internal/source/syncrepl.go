@@ -128,7 +128,7 @@ func (d *Directory) ReadSyncrepl(ctx context.Context, cookie []byte) (*Delta, er
 	req := ldap.NewSearchRequest(base, d.users.scope, ldap.NeverDerefAliases, 0, d.timeLimit(), false,
 		d.users.filter, attrs, []ldap.Control{ldap.NewControlSyncRequest(ldap.SyncRequestModeRefreshOnly, server, false)})
 	resp := conn.Search(ctx, req)
-	r := newRefresh(d)
+	r := newRefresh(d, len(server) == 0)
 	for resp.Next() {
 		r.handle(resp)
 	}
@@ -164,8 +164,14 @@ type refresh struct {
 	done bool
 }
 
-func newRefresh(d *Directory) *refresh {
-	return &refresh{d: d, col: newCollector()}
+// newRefresh starts a refresh; an initial one (initial) reads every entry,
+// and is sized as a full read is.
+func newRefresh(d *Directory, initial bool) *refresh {
+	col := newCollector(0)
+	if initial {
+		col = d.newCollector()
+	}
+	return &refresh{d: d, col: col}
 }
 
 func (r *refresh) setCookie(c []byte) {
@@ -185,7 +191,7 @@ func (r *refresh) handle(resp ldap.Response) {
 			// The sync request is critical, so a server that answers at
 			// all sends states; an entry without one can only be
 			// content, and is mapped as such.
-			r.col.add(r.d.mapper.Map(e))
+			r.col.addEntry(r.d.mapper, e)
 			return
 		}
 		r.setCookie(st.Cookie)
@@ -198,7 +204,7 @@ func (r *refresh) handle(resp ldap.Response) {
 			r.deleted = append(r.deleted, id)
 		default:
 			r.changed = append(r.changed, id)
-			r.col.add(r.d.mapper.Map(e))
+			r.col.addEntry(r.d.mapper, e)
 		}
 		return
 	}

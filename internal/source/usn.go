@@ -140,11 +140,11 @@ func (d *Directory) ReadUSN(ctx context.Context, last USNMark) (*Delta, USNMark,
 		return full(why)
 	}
 
-	col := newCollector()
+	col := newCollector(0)
 	q := d.users
 	q.filter = "(&" + d.users.filter + usnAbove(last.HighestUSN) + ")"
 	sc, err := d.scan(ctx, conn, d.baseDNs, q, func(e *ldap.Entry) {
-		col.add(d.mapper.Map(e))
+		col.addEntry(d.mapper, e)
 	})
 	if err != nil {
 		return nil, last, err

@@ -101,8 +101,9 @@ func (s *Store) queryUsers(ctx context.Context, size int, q string, args ...any)
 	users := make(map[string]identity.Linked, size)
 	var attrs identity.AttributeSet
 	var (
-		l       identity.Linked
-		raw     []byte
+		l identity.Linked
+		// raw is decoded before the next row: no copy of it is needed.
+		raw     pgtype.DriverBytes
 		missing pgtype.Timestamptz
 	)
 	for rows.Next() {

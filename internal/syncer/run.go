@@ -101,6 +101,7 @@ func (r *run) do(ctx context.Context) error {
 	// is read, they are independent until the plan.
 	var preload *loading
 	if !rp.incremental && !r.fromOmni {
+		r.expectUsers(ctx)
 		preload = r.startLoadKnown(ctx)
 		defer preload.wait()
 	}
@@ -336,6 +337,22 @@ func (r *run) lastGood(ctx context.Context) (int, error) {
 		return -1, nil
 	}
 	return last.SourceCount, nil
+}
+
+// userSizer is a source that can size a full read for the users it will
+// find.
+type userSizer interface{ ExpectUsers(n int) }
+
+// expectUsers tells the source how many users the last good run found,
+// when it can use that.
+func (r *run) expectUsers(ctx context.Context) {
+	us, ok := r.source.(userSizer)
+	if !ok {
+		return
+	}
+	if last, ok, err := r.store.LastGoodRun(ctx); err == nil && ok {
+		us.ExpectUsers(last.SourceCount)
+	}
 }
 
 func byID(a, b identity.User) int { return strings.Compare(a.ID, b.ID) }
