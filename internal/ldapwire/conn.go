@@ -74,6 +74,7 @@ type Conn struct {
 	// names interns attribute names, which repeat in every entry.
 	names   map[string]string
 	scratch scratch
+	reused  reused
 }
 
 // New takes over nc, which is already connected (and, for ldaps, already a

@@ -21,7 +21,12 @@ import (
 // which the values are slices of: five allocations an entry, whatever its
 // size. Values only: ByteValues is left empty, since a value's bytes are
 // its string's. Names come from the connection's interned set.
-func (c *Conn) decodeEntry(content []byte) (*ldap.Entry, error) {
+//
+// With reuse, the entry, its attributes and its values' slice are the
+// connection's own, overwritten by the next entry: only the strings are
+// new, one allocation an entry. A stream whose consumer copies out what it
+// keeps before reading on asks for that (see Conn.Stream).
+func (c *Conn) decodeEntry(content []byte, reuse bool) (*ldap.Entry, error) {
 	tag, dn, rest, err := tlv(content)
 	if err != nil {
 		return nil, err
@@ -78,7 +83,22 @@ func (c *Conn) decodeEntry(content []byte) (*ldap.Entry, error) {
 	counts := grow(c.scratch.counts, attrs)
 	spans := grow(c.scratch.spans, values)
 	c.scratch.names, c.scratch.counts, c.scratch.spans = names, counts, spans
-	block := make([]ldap.EntryAttribute, attrs)
+	var block []ldap.EntryAttribute
+	var strs []string
+	var ptrs []*ldap.EntryAttribute
+	var e *ldap.Entry
+	if reuse {
+		r := &c.reused
+		block, strs, ptrs = grow(r.block, attrs), grow(r.strs, values), grow(r.ptrs, attrs)
+		clear(block)
+		r.block, r.strs, r.ptrs = block, strs, ptrs
+		e = &r.entry
+	} else {
+		block = make([]ldap.EntryAttribute, attrs)
+		strs = make([]string, values)
+		ptrs = make([]*ldap.EntryAttribute, attrs)
+		e = &ldap.Entry{}
+	}
 	vi := 0
 	for i, b := 0, list; len(b) > 0; i++ {
 		name, vals, next, _ := attribute(b, dn)
@@ -103,11 +123,9 @@ func (c *Conn) decodeEntry(content []byte) (*ldap.Entry, error) {
 		b = next
 	}
 	all := sb.String()
-	strs := make([]string, values)
 	for i, s := range spans {
 		strs[i] = all[s.from:s.to]
 	}
-	ptrs := make([]*ldap.EntryAttribute, attrs)
 	vi = 0
 	for i := range block {
 		if s := names[i]; s.from >= 0 {
@@ -118,7 +136,16 @@ func (c *Conn) decodeEntry(content []byte) (*ldap.Entry, error) {
 		vi += counts[i]
 		ptrs[i] = &block[i]
 	}
-	return &ldap.Entry{DN: all[:len(dn)], Attributes: ptrs}, nil
+	*e = ldap.Entry{DN: all[:len(dn)], Attributes: ptrs}
+	return e, nil
+}
+
+// reused is the entry a reusing stream decodes into, again and again.
+type reused struct {
+	entry ldap.Entry
+	block []ldap.EntryAttribute
+	strs  []string
+	ptrs  []*ldap.EntryAttribute
 }
 
 // span is where a string lies in an entry's block.
@@ -135,6 +162,13 @@ type scratch struct {
 func (s *scratch) trim() {
 	if cap(s.spans) > 1<<16 {
 		*s = scratch{}
+	}
+}
+
+// trim drops what a rare huge entry grew.
+func (r *reused) trim() {
+	if cap(r.strs) > 1<<16 {
+		*r = reused{}
 	}
 }
 

@@ -83,7 +83,7 @@ func decodeOp(c *Conn, raw []byte) (*ldap.Entry, error) {
 	if tag != opTag(ldap.ApplicationSearchResultEntry) {
 		return nil, malformed("not an entry")
 	}
-	return c.decodeEntry(content)
+	return c.decodeEntry(content, false)
 }
 
 func TestDecodeEntryMatchesTheBERDecoder(t *testing.T) {
@@ -156,17 +156,67 @@ func TestDecodeEntryAllocations(t *testing.T) {
 	}).Bytes()
 	_, content, _, _ := tlv(raw)
 	c := New(nil, 0)
-	if _, err := c.decodeEntry(content); err != nil {
-		t.Fatal(err)
-	}
-	allocs := testing.AllocsPerRun(100, func() {
-		if _, err := c.decodeEntry(content); err != nil {
+	for _, tt := range []struct {
+		reuse bool
+		most  float64
+	}{{false, 5}, {true, 1}} {
+		if _, err := c.decodeEntry(content, tt.reuse); err != nil {
 			t.Fatal(err)
 		}
-	})
-	if allocs > 5 {
-		t.Errorf("%.0f allocations per entry, want at most 5", allocs)
+		allocs := testing.AllocsPerRun(100, func() {
+			if _, err := c.decodeEntry(content, tt.reuse); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs > tt.most {
+			t.Errorf("reuse %t: %.0f allocations per entry, want at most %.0f", tt.reuse, allocs, tt.most)
+		}
 	}
+}
+
+// A reusing decode gives the same entry, and the strings of an entry stay
+// as they were once the next one is decoded over it.
+func TestDecodeEntryReusedKeepsItsStrings(t *testing.T) {
+	c := New(nil, 0)
+	rapid.Check(t, func(t *rapid.T) {
+		var raws [][]byte
+		for i := range 2 {
+			var attrs []attr
+			for j := range rapid.IntRange(0, 6).Draw(t, fmt.Sprint("attrs", i)) {
+				attrs = append(attrs, attr{name: rapid.SampledFrom([]string{"uid", "mail", "cn", "member"}).Draw(t, fmt.Sprint("name", i, j)),
+					values: rapid.SliceOfN(rapid.String(), 0, 8).Draw(t, fmt.Sprint("values", i, j))})
+			}
+			raws = append(raws, entryPacket(rapid.String().Draw(t, fmt.Sprint("dn", i)), attrs).Bytes())
+		}
+		first, err := decodeOp(New(nil, 0), raws[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, content, _, _ := tlv(raws[0])
+		got, err := c.decodeEntry(content, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameEntry(got, first) {
+			t.Fatalf("reused decode = %s, want %s", show(got), show(first))
+		}
+		dn := got.DN
+		var kept []string
+		for _, a := range got.Attributes {
+			kept = append(kept, a.Values...)
+		}
+		_, content, _, _ = tlv(raws[1])
+		if _, err := c.decodeEntry(content, true); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, a := range first.Attributes {
+			want = append(want, a.Values...)
+		}
+		if dn != first.DN || !slices.Equal(kept, want) {
+			t.Fatalf("strings of the first entry changed when the second was decoded")
+		}
+	})
 }
 
 func BenchmarkDecodeEntry(b *testing.B) {
@@ -179,15 +229,17 @@ func BenchmarkDecodeEntry(b *testing.B) {
 		{"entryUUID", []string{"2f1d9c3e-0a55-4c3f-9a51-7e0c4b7e2a10"}},
 	}).Bytes()
 	_, content, _, _ := tlv(raw)
-	b.Run("ldapwire", func(b *testing.B) {
-		c := New(nil, 0)
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := c.decodeEntry(content); err != nil {
-				b.Fatal(err)
+	for _, reuse := range []bool{false, true} {
+		b.Run(fmt.Sprintf("ldapwire/reuse=%t", reuse), func(b *testing.B) {
+			c := New(nil, 0)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.decodeEntry(content, reuse); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
+		})
+	}
 	b.Run("asn1-ber", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

@@ -17,6 +17,8 @@ type Response struct {
 	ctx  context.Context
 	stop func() bool
 	done bool
+	// reuse: entries are decoded into the connection's one (see Stream).
+	reuse bool
 
 	entry    *ldap.Entry
 	referral string
@@ -30,7 +32,19 @@ var _ ldap.Response = (*Response)(nil)
 // closes the connection, which ends the search. Controls are sent as
 // req.Controls holds them; the caller passes a fresh request for each call.
 func (c *Conn) Search(ctx context.Context, req *ldap.SearchRequest) *Response {
-	r := &Response{c: c, ctx: ctx}
+	return c.search(ctx, req, false)
+}
+
+// Stream is Search for a consumer that copies out what it keeps before the
+// next Next: the *ldap.Entry Next reads, its attributes and their Values
+// slices are overwritten by the entry after it (the strings are not), so a
+// large read allocates one block of text an entry and nothing else.
+func (c *Conn) Stream(ctx context.Context, req *ldap.SearchRequest) *Response {
+	return c.search(ctx, req, true)
+}
+
+func (c *Conn) search(ctx context.Context, req *ldap.SearchRequest, reuse bool) *Response {
+	r := &Response{c: c, ctx: ctx, reuse: reuse}
 	if err := ctx.Err(); err != nil {
 		r.done, r.err = true, err
 		return r
@@ -93,7 +107,7 @@ func (r *Response) Next() bool {
 		}
 		switch m.op {
 		case opTag(ldap.ApplicationSearchResultEntry):
-			if r.entry, err = r.c.decodeEntry(m.opContent); err != nil {
+			if r.entry, err = r.c.decodeEntry(m.opContent, r.reuse); err != nil {
 				r.fail(err)
 				return false
 			}
@@ -171,6 +185,7 @@ func (r *Response) Next() bool {
 // its error is what any failure means.
 func (r *Response) finish(err error) {
 	r.done = true
+	r.c.reused.trim()
 	if r.stop != nil {
 		r.stop()
 	}

@@ -80,7 +80,8 @@ type searchStats struct {
 }
 
 // search runs one paged search under base, handing each entry to fn as it
-// is decoded; no page is held in memory. Paging is requested as critical, so
+// is decoded; no page is held in memory. fn may keep the entry's strings
+// but not the entry: the next one is decoded into it (ldapwire's Stream). Paging is requested as critical, so
 // a server without paged results refuses the search instead of answering
 // with its size limit's worth of entries and no way to tell.
 func (d *Directory) search(ctx context.Context, conn *ldapwire.Conn, base string, q query, fn func(*ldap.Entry)) (searchStats, error) {
@@ -94,7 +95,7 @@ func (d *Directory) search(ctx context.Context, conn *ldapwire.Conn, base string
 	for {
 		req := ldap.NewSearchRequest(base, q.scope, ldap.NeverDerefAliases, 0, timeLimit, false,
 			q.filter, q.attrs, append([]ldap.Control{paging}, q.controls...))
-		resp := conn.Search(ctx, req)
+		resp := conn.Stream(ctx, req)
 		inPage := 0
 		var cookie []byte
 		done := false

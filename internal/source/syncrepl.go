@@ -127,7 +127,8 @@ func (d *Directory) ReadSyncrepl(ctx context.Context, cookie []byte) (*Delta, er
 	defer conn.Close()
 	req := ldap.NewSearchRequest(base, d.users.scope, ldap.NeverDerefAliases, 0, d.timeLimit(), false,
 		d.users.filter, attrs, []ldap.Control{ldap.NewControlSyncRequest(ldap.SyncRequestModeRefreshOnly, server, false)})
-	resp := conn.Search(ctx, req)
+	// handle maps each entry before the next is read: it may be reused.
+	resp := conn.Stream(ctx, req)
 	r := newRefresh(d, len(server) == 0)
 	for resp.Next() {
 		r.handle(resp)
