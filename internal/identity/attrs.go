@@ -56,7 +56,7 @@ func (s *AttributeSet) Pairs(kv []string) map[string]string {
 // pairs looks kv up; a, when not nil, is the map kv was taken from.
 func (s *AttributeSet) pairs(kv []string, a map[string]string) map[string]string {
 	if len(kv) > 2*maxInternedKeys {
-		return a
+		return orMap(a, kv) // rare and large: kept as it comes
 	}
 	b := s.key[:0]
 	for _, f := range kv {
@@ -68,17 +68,24 @@ func (s *AttributeSet) pairs(kv []string, a map[string]string) map[string]string
 	if m, ok := s.m[string(b)]; ok {
 		return m
 	}
-	if a == nil {
-		a = make(map[string]string, len(kv)/2)
-		for i := 0; i < len(kv); i += 2 {
-			a[kv[i]] = kv[i+1]
-		}
-	}
+	a = orMap(a, kv)
 	if s.m == nil {
 		s.m = make(map[string]map[string]string)
 	}
 	if len(s.m) < maxInterned {
 		s.m[string(b)] = a
+	}
+	return a
+}
+
+// orMap is a, or when nil a new map of the pairs kv.
+func orMap(a map[string]string, kv []string) map[string]string {
+	if a != nil {
+		return a
+	}
+	a = make(map[string]string, len(kv)/2)
+	for i := 0; i < len(kv); i += 2 {
+		a[kv[i]] = kv[i+1]
 	}
 	return a
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"sort"
 	"testing"
 
@@ -93,5 +94,23 @@ func TestAttributeSetPairsMatchIntern(t *testing.T) {
 	}
 	if s.Pairs(nil) != nil {
 		t.Error("no pairs is not a nil map")
+	}
+}
+
+// Maps too large to intern are kept whole, from pairs as from a map.
+func TestAttributeSetKeepsLargeMaps(t *testing.T) {
+	var s AttributeSet
+	var kv []string
+	want := map[string]string{}
+	for i := range maxInternedKeys + 1 {
+		k, v := fmt.Sprintf("k%02d", i), fmt.Sprintf("v%d", i)
+		kv = append(kv, k, v)
+		want[k] = v
+	}
+	if got := s.Pairs(kv); !maps.Equal(got, want) {
+		t.Errorf("Pairs of %d attributes = %v, want %v", len(want), got, want)
+	}
+	if got := s.Intern(want); !maps.Equal(got, want) {
+		t.Errorf("Intern of %d attributes = %v", len(want), got)
 	}
 }

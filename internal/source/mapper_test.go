@@ -1,6 +1,8 @@
 package source
 
 import (
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -325,5 +327,39 @@ func TestValidateMapping(t *testing.T) {
 				t.Errorf("Validate error %v, want one naming %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// A read keeps every mapped attribute, however many there are, and users
+// with equal attributes share one map.
+func TestMapWithKeepsEveryAttribute(t *testing.T) {
+	for _, n := range []int{1, 8, 9, 20} {
+		cfg := openLDAPConfig()
+		cfg.OmniAttributes = map[string]string{}
+		values := map[string][]string{"entryUUID": {"id-1"}, "mail": {"a@example.org"}}
+		want := map[string]string{}
+		for i := range n {
+			attr := fmt.Sprintf("attr%02d", i)
+			cfg.OmniAttributes[fmt.Sprintf("key%02d", i)] = attr
+			values[attr] = []string{fmt.Sprintf("v%d", i)}
+			want[fmt.Sprintf("key%02d", i)] = fmt.Sprintf("v%d", i)
+		}
+		m := mustMapper(t, cfg)
+		col := newCollector(0)
+		col.addEntry(m, entry("uid=a,ou=people,dc=example,dc=org", values))
+		values["entryUUID"], values["mail"] = []string{"id-2"}, []string{"b@example.org"}
+		col.addEntry(m, entry("uid=b,ou=people,dc=example,dc=org", values))
+		users, skipped := col.finish()
+		if len(users) != 2 || len(skipped) != 0 {
+			t.Fatalf("%d attributes: %d users, skipped %v", n, len(users), skipped)
+		}
+		for _, u := range users {
+			if !maps.Equal(u.Attributes, want) {
+				t.Errorf("%d attributes: %s has %v, want %v", n, u.ID, u.Attributes, want)
+			}
+		}
+		if shared := fmt.Sprintf("%p", users[0].Attributes) == fmt.Sprintf("%p", users[1].Attributes); shared != (n <= 8) {
+			t.Errorf("%d attributes: shared %t", n, shared)
+		}
 	}
 }

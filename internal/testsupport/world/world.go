@@ -54,6 +54,9 @@ type Options struct {
 	Omni omnitest.Options
 	// Slapd is extra slapd.conf text (limits, access rules).
 	Slapd string
+	// SyncprovSessionlog, when positive, gives syncprov a session log of
+	// this many changes, as the README recommends for syncrepl.
+	SyncprovSessionlog int
 	// SharedSlapd serves the directory from a slapd shared with every other
 	// world of the test binary built from the same directory options,
 	// because loading a large directory costs more than the benchmark that
@@ -161,15 +164,15 @@ func startSlapd(tb testing.TB, o Options, dir *dirgen.Directory) *slapdtest.Serv
 		if o.BindPassword != "" {
 			ldif = fmt.Appendf(ldif, "\ndn: %s\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: syncd\nuserPassword: %s\n\n", serviceDN, o.BindPassword)
 		}
-		return slapdtest.Options{Suffix: Suffix, LDIF: ldif, OnlineLDIF: dir.GroupsLDIF(), Config: o.Slapd}
+		return slapdtest.Options{Suffix: Suffix, LDIF: ldif, OnlineLDIF: dir.GroupsLDIF(), Config: o.Slapd, SyncprovSessionlog: o.SyncprovSessionlog}
 	}
 	if !o.SharedSlapd {
 		return slapdtest.New(tb, opts())
 	}
 	// The key is everything the directory is made from, so two worlds
 	// share a server only when they would have loaded the same one.
-	key := fmt.Sprintf("world %s seed=%d users=%d groups=%d class=%v cycle=%t awkward=%t bind=%q slapd=%q",
-		o.Shape, o.Seed, o.Users, o.Groups, o.GroupClass, o.GroupCycle, o.Awkward, o.BindPassword, o.Slapd)
+	key := fmt.Sprintf("world %s seed=%d users=%d groups=%d class=%v cycle=%t awkward=%t bind=%q slapd=%q sessionlog=%d",
+		o.Shape, o.Seed, o.Users, o.Groups, o.GroupClass, o.GroupCycle, o.Awkward, o.BindPassword, o.Slapd, o.SyncprovSessionlog)
 	return slapdtest.Shared(tb, key, opts)
 }
 
