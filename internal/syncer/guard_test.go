@@ -268,3 +268,32 @@ func TestRevokedKeyStopsTheRun(t *testing.T) {
 		t.Errorf("%d requests and %d operations after a 401, want 1", n, len(rep.Results))
 	}
 }
+
+// A run a guard tripped is never the baseline of the next: a drop in the
+// directory trips every run until it is explained, even when the tripped
+// run applied other changes.
+func TestGuardTrippedRunIsNoBaseline(t *testing.T) {
+	e := newEnv(t, envOptions{users: 20, before: func(e *env) {
+		e.cfg.Safety.MinSourceFraction = 0.9
+		e.cfg.Safety.MaxDeprovisionPercent = 100
+		e.cfg.Safety.MaxDeprovisionsPerRun = 100
+	}})
+	e.mustRun()
+	us := e.plain(4)
+	for _, u := range us[:3] {
+		e.deleteEntry(u.DN)
+	}
+	e.modify(us[3].DN, func(m *ldap.ModifyRequest) { m.Replace("displayName", []string{"Still Here"}) })
+	for run := 2; run <= 3; run++ {
+		rep, _, err := e.run(false)
+		if !errors.Is(err, syncer.ErrGuard) || !strings.Contains(strings.Join(rep.GuardTrips, "; "), "safety.minSourceFraction") {
+			t.Fatalf("run %d: %v, trips %v; want the fraction guard", run, err, rep.GuardTrips)
+		}
+		if rep.Counts.Deprovisioned != 0 {
+			t.Fatalf("run %d deprovisioned %d", run, rep.Counts.Deprovisioned)
+		}
+		if run == 2 && rep.Counts.Updated != 1 {
+			t.Fatalf("run 2 applied %d updates, want the rename (a partial run)", rep.Counts.Updated)
+		}
+	}
+}

@@ -60,6 +60,9 @@ type run struct {
 	// lower-cased name, listed once when a create needs it.
 	knownGroups map[string]identity.LinkedGroup
 	groupRead   diff.GroupRead
+	// userTrips and groupTrips: a guard held the users' or the groups'
+	// deprovisions back, so this run's read is no baseline.
+	userTrips, groupTrips bool
 	// lock is the run lock, checked before every write.
 	lock *state.Lock
 	// read is the run's directory read; its cursor is saved when the run
@@ -158,6 +161,7 @@ func (r *run) do(ctx context.Context) error {
 		ActiveLinked: active,
 	}, r.policy())
 	plan, trips := d.Plan, d.Trips
+	r.userTrips = len(d.Trips) > 0
 	for _, o := range d.Overrides {
 		r.audit(ctx, state.AuditEvent{Action: "guard_override", Outcome: state.AuditAllowed, Detail: o + "; overridden by --allow-mass-deprovision"})
 		r.log.Warn().Str("guard", o).Msg("deprovision cap overridden by --allow-mass-deprovision")
@@ -215,6 +219,7 @@ func (r *run) do(ctx context.Context) error {
 		r.audit(ctx, state.AuditEvent{Action: "guard", Outcome: state.AuditTripped, Detail: "groups: " + t})
 	}
 	r.rep.GuardTrips = append(r.rep.GuardTrips, prefixed("groups: ", gplan.Trips)...)
+	r.groupTrips = len(gplan.Trips) > 0
 	if err := r.applyGroups(ctx, slices.Concat(gplan.Create, gplan.Update), workers); err != nil {
 		return err
 	}

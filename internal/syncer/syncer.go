@@ -306,10 +306,13 @@ func (r *run) finish(ctx context.Context, err error) {
 		run := *r.stored
 		run.FinishedAt = r.clock()
 		run.Outcome = rep.Outcome
-		// Only a full read is a baseline for the next one's plausibility.
-		run.SourceComplete = r.sourceRead && rep.Incomplete == "" && !rep.Incremental
+		// Only a full read that tripped no guard is a baseline for the
+		// next one's plausibility: a read a guard distrusted must not
+		// become what the next read is judged against, or a drop would
+		// trip once and pass the run after.
+		run.SourceComplete = r.sourceRead && rep.Incomplete == "" && !rep.Incremental && !r.userTrips
 		run.SourceCount = rep.InScope
-		run.GroupSourceComplete = r.sourceRead && r.groupRead.Enabled && r.groupRead.Incomplete == ""
+		run.GroupSourceComplete = r.sourceRead && r.groupRead.Enabled && r.groupRead.Incomplete == "" && !r.groupTrips
 		run.GroupSourceCount = len(r.groupRead.Groups)
 		run.Created = rep.Counts.Created + rep.Counts.Adopted
 		run.Updated = rep.Counts.Updated
