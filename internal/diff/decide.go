@@ -124,7 +124,7 @@ func Decide(in Input, p Policy) Decision {
 	}
 	trips := sourceGuards(read, count, active, in.LastGood, guards)
 	if in.Partial {
-		if gone := goneCanaries(p.CanaryDNs, in.Deleted, in.Known); len(gone) > 0 {
+		if gone := goneCanaries(p.CanaryDNs, in.Deleted, in.Known, in.Read.Users); len(gone) > 0 {
 			trips = append(trips, "canary entries not found: "+strings.Join(gone, "; "))
 		}
 	}

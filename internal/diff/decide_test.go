@@ -435,4 +435,12 @@ func TestDecidePartial(t *testing.T) {
 	if d := Decide(in, canary("uid=u000,ou=people,dc=corp")); len(d.Trips) != 0 {
 		t.Errorf("unchanged canary: trips %v", d.Trips)
 	}
+	// A canary moved to another DN is not found where a full read looks.
+	moved := in
+	mu := k["id000"].User
+	mu.DN = "uid=u000,ou=elsewhere,dc=corp"
+	moved.Read.Users = append([]identity.User{mu}, in.Read.Users...)
+	if d := Decide(moved, canary("uid=u000,ou=people,dc=corp")); len(d.Trips) != 1 || !strings.Contains(d.Trips[0], "canary entries not found") {
+		t.Errorf("moved canary: trips %v", d.Trips)
+	}
 }

@@ -71,9 +71,12 @@ func missingCanaries(res Read, canaries []string) []string {
 }
 
 // goneCanaries returns the canary DNs of the known users an incremental
-// read names as deleted (or, after a present phase, not present).
-func goneCanaries(canaries []string, deleted map[string]bool, known map[string]identity.Linked) []string {
-	if len(canaries) == 0 || len(deleted) == 0 {
+// read names as deleted (or, after a present phase, not present), or as
+// moved to another DN: a full read would not find them. A canary must be a
+// linked user for an incremental read to see it go; the next full read
+// checks every canary.
+func goneCanaries(canaries []string, deleted map[string]bool, known map[string]identity.Linked, changed []identity.User) []string {
+	if len(canaries) == 0 {
 		return nil
 	}
 	parsed := make([]*ldap.DN, len(canaries))
@@ -81,19 +84,25 @@ func goneCanaries(canaries []string, deleted map[string]bool, known map[string]i
 		parsed[i], _ = ldap.ParseDN(c)
 	}
 	gone := make([]bool, len(canaries))
-	for id := range deleted {
-		k, ok := known[id]
-		if !ok {
-			continue
-		}
-		d, err := ldap.ParseDN(k.DN)
-		if err != nil {
-			continue
-		}
-		for i, cd := range parsed {
-			if cd != nil && d.EqualFold(cd) {
+	is := func(dn string, i int) bool {
+		d, err := ldap.ParseDN(dn)
+		return err == nil && parsed[i] != nil && d.EqualFold(parsed[i])
+	}
+	mark := func(was string, still func(int) bool) {
+		for i := range parsed {
+			if is(was, i) && !still(i) {
 				gone[i] = true
 			}
+		}
+	}
+	for id := range deleted {
+		if k, ok := known[id]; ok {
+			mark(k.DN, func(int) bool { return false })
+		}
+	}
+	for _, u := range changed {
+		if k, ok := known[u.ID]; ok && k.DN != u.DN {
+			mark(k.DN, func(i int) bool { return is(u.DN, i) })
 		}
 	}
 	var out []string

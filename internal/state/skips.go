@@ -123,3 +123,17 @@ func (s *Store) loadSkips(ctx context.Context) (map[string]skipRow, error) {
 	}
 	return m, nil
 }
+
+// CountSkipped is how many entries are recorded as skipped (in the
+// directory, but not mappable): an incremental run that learns the whole
+// set of entries in scope (a syncrepl present phase) takes them off it to
+// count the users.
+func (s *Store) CountSkipped(ctx context.Context) (int, error) {
+	ctx, cancel := withTimeout(ctx, queryTimeout)
+	defer cancel()
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM skipped_entries`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count skipped entries: %w", err)
+	}
+	return n, nil
+}

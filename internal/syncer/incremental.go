@@ -151,6 +151,12 @@ func (r *run) incremental(ctx context.Context, mech string, cur state.Cursor, de
 	for _, id := range delta.Deleted {
 		deleted[id] = true
 	}
+	// The count the guards judge, never above what a full read would
+	// count: the last full read's, less every entry the server reports
+	// deleted, whatever its state (a disabled or deprovisioned user was
+	// counted too). Entries added since count from the next full read, as
+	// an incremental read cannot tell a new entry from one it never linked.
+	count := cur.SourceCount - len(delta.Deleted)
 	if delta.PresentPhase {
 		present := make(map[string]bool, len(delta.Present)+len(delta.Users))
 		for _, id := range delta.Present {
@@ -168,15 +174,22 @@ func (r *run) incremental(ctx context.Context, mech string, cur state.Cursor, de
 				deleted[id] = true
 			}
 		}
+		// A present phase names every entry in scope: those not skipped
+		// are the users (the skips recorded, and this read's, at most).
+		skipped, err := r.store.CountSkipped(ctx)
+		if err != nil {
+			return nil, err
+		}
+		count = len(present) - skipped - len(delta.Skipped)
 	}
 	res := &source.Result{Users: delta.Users, Skipped: delta.Skipped, Entries: delta.Entries}
 	next := cur
 	next.Cookie = cookie
-	return &read{res: res, partial: true, deleted: deleted, cursor: &next, count: cur.SourceCount}, nil
+	return &read{res: res, partial: true, deleted: deleted, cursor: &next, count: max(count, 0)}, nil
 }
 
-// loadPartial loads the users an incremental read concerns and carries the
-// source count forward: entries new to state come in, linked ones deleted go.
+// loadPartial loads the users an incremental read concerns, and puts the
+// count of users in scope (see incremental) on the cursor it will save.
 func (r *run) loadPartial(ctx context.Context, rd *read) (known, holders map[string]identity.Linked, active int, err error) {
 	ids := make([]string, 0, len(rd.res.Users)+len(rd.deleted)+len(rd.res.Skipped))
 	names := make([]string, 0, len(rd.res.Users))
@@ -208,16 +221,6 @@ func (r *run) loadPartial(ctx context.Context, rd *read) (known, holders map[str
 	active, err = r.store.CountActiveUsers(ctx)
 	if err != nil {
 		return nil, nil, 0, err
-	}
-	for _, u := range rd.res.Users {
-		if _, linked := known[u.ID]; !linked {
-			rd.count++
-		}
-	}
-	for id := range rd.deleted {
-		if k, ok := known[id]; ok && k.Status == identity.StatusActive {
-			rd.count--
-		}
 	}
 	rd.count = max(rd.count, 0)
 	if rd.cursor != nil {

@@ -260,3 +260,42 @@ func TestIncrementalGuardsJudgeAsAFullRead(t *testing.T) {
 		})
 	}
 }
+
+// The carried count cannot hide a drop a full read would see: entries gone
+// count whatever their state (here, leavers disabled and deprovisioned
+// before their entries were deleted), and entries added since the last
+// full read wait for the next one.
+func TestIncrementalCountCannotHideADrop(t *testing.T) {
+	e := newEnv(t, envOptions{users: 20, before: func(e *env) {
+		e.cfg.LDAP.Incremental = "syncrepl"
+		e.cfg.Safety.MinSourceFraction = 0.9
+		e.cfg.Safety.MaxDeprovisionPercent = 100
+		e.cfg.Safety.MaxDeprovisionsPerRun = 100
+	}})
+	e.mustRun()
+	us := e.plain(5)
+	for _, u := range us[:3] {
+		e.modify(u.DN, func(m *ldap.ModifyRequest) { m.Add("pwdAccountLockedTime", []string{"20260101000000Z"}) })
+	}
+	if rep, _ := e.mustRun(); !rep.Incremental || rep.Counts.Deprovisioned != 3 {
+		t.Fatalf("disabling 3: incremental %t, %d deprovisioned", rep.Incremental, rep.Counts.Deprovisioned)
+	}
+	// New entries do not make up for the ones gone.
+	e.addPerson("newcomer", "newcomer@corp.example.com", "New Comer")
+	e.mustRun()
+	for _, u := range us {
+		e.deleteEntry(u.DN)
+	}
+	full := e.syncer(true)
+	full.Options.FullRead = true
+	frep, _ := full.Run(context.Background())
+	rep, n, err := e.run(false)
+	if !errors.Is(err, syncer.ErrGuard) || !rep.Incremental || n != 0 {
+		t.Fatalf("5 of 20 gone: %v, incremental %t, %d requests; want the guard, no request", err, rep.Incremental, n)
+	}
+	for _, r := range []*syncer.Report{rep, frep} {
+		if got := strings.Join(r.GuardTrips, "; "); !strings.Contains(got, "safety.minSourceFraction") {
+			t.Errorf("incremental %t: trips %q, want the fraction guard", r.Incremental, got)
+		}
+	}
+}

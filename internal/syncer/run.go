@@ -105,8 +105,10 @@ func (r *run) do(ctx context.Context) error {
 	var preload *loading
 	if !rp.incremental && !r.fromOmni {
 		r.expectUsers(ctx)
-		preload = r.startLoadKnown(ctx)
-		defer preload.wait()
+		lctx, cancel := context.WithCancel(ctx)
+		preload = r.startLoadKnown(lctx)
+		// A read that fails does not wait for the whole state to load.
+		defer func() { cancel(); preload.wait() }()
 	}
 	rd, err := r.readUsers(ctx, rp)
 	if err != nil {
@@ -169,6 +171,10 @@ func (r *run) do(ctx context.Context) error {
 	r.rep.InScope, r.rep.Skipped = len(d.Users), d.Skipped
 	if rd.partial {
 		r.rep.InScope = rd.count
+	} else if rd.cursor != nil {
+		// The baseline the next incremental run carries is the count this
+		// run is recorded with (users linked through a shared email kept).
+		rd.cursor.SourceCount = len(d.Users)
 	}
 	if r.rep.Skipped == nil {
 		r.rep.Skipped = []identity.Skipped{}

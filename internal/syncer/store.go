@@ -35,6 +35,7 @@ type stateReader interface {
 	CountActiveUsers(ctx context.Context) (int, error)
 	LinkedTo(ctx context.Context, scimID string) (string, bool, error)
 	ActiveUserIDs(ctx context.Context) ([]string, error)
+	CountSkipped(ctx context.Context) (int, error)
 }
 
 // journal records each write before it is sent and completes it, with the
@@ -142,6 +143,13 @@ func (d *dryStore) CountActiveUsers(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	return d.Store.CountActiveUsers(ctx)
+}
+
+func (d *dryStore) CountSkipped(ctx context.Context) (int, error) {
+	if d.empty {
+		return 0, nil
+	}
+	return d.Store.CountSkipped(ctx)
 }
 
 func (d *dryStore) ActiveUserIDs(ctx context.Context) ([]string, error) {
