@@ -12,11 +12,11 @@ const (
 	tagEnumerated = 0x0a
 )
 
-// entryControls decodes an entry's controls. The sync state control
-// (RFC 4533 section 2.2), which a content synchronisation sends with every
-// entry, is decoded here in place; any other goes through go-ldap's
-// DecodeControl.
-func (m message) entryControls() ([]ldap.Control, error) {
+// controls decodes the message's controls, if it has any. The sync state
+// control (RFC 4533 section 2.2), which a content synchronisation sends
+// with every entry, is decoded here in place; any other goes through
+// go-ldap's DecodeControl.
+func (m message) controls() ([]ldap.Control, error) {
 	if len(m.rest) == 0 {
 		return nil, nil
 	}

@@ -144,8 +144,9 @@ func TestDecodeEntryRefusesBrokenFraming(t *testing.T) {
 	}
 }
 
-func TestDecodeEntryAllocations(t *testing.T) {
-	raw := entryPacket("uid=user000001,ou=people,dc=example,dc=com", []attr{
+// userEntry is a user entry as a full read gets it.
+func userEntry() []byte {
+	return entryPacket("uid=user000001,ou=people,dc=example,dc=com", []attr{
 		{"uid", []string{"user000001"}},
 		{"mail", []string{"user000001@example.com"}},
 		{"givenName", []string{"Ada"}},
@@ -154,6 +155,10 @@ func TestDecodeEntryAllocations(t *testing.T) {
 		{"entryUUID", []string{"2f1d9c3e-0a55-4c3f-9a51-7e0c4b7e2a10"}},
 		{"memberOf", []string{"cn=staff,ou=groups,dc=example,dc=com", "cn=eng,ou=groups,dc=example,dc=com"}},
 	}).Bytes()
+}
+
+func TestDecodeEntryAllocations(t *testing.T) {
+	raw := userEntry()
 	_, content, _, _ := tlv(raw)
 	c := New(nil, 0)
 	for _, tt := range []struct {
@@ -220,14 +225,7 @@ func TestDecodeEntryReusedKeepsItsStrings(t *testing.T) {
 }
 
 func BenchmarkDecodeEntry(b *testing.B) {
-	raw := entryPacket("uid=user000001,ou=people,dc=example,dc=com", []attr{
-		{"uid", []string{"user000001"}},
-		{"mail", []string{"user000001@example.com"}},
-		{"givenName", []string{"Ada"}},
-		{"sn", []string{"Lovelace"}},
-		{"displayName", []string{"Ada Lovelace"}},
-		{"entryUUID", []string{"2f1d9c3e-0a55-4c3f-9a51-7e0c4b7e2a10"}},
-	}).Bytes()
+	raw := userEntry()
 	_, content, _, _ := tlv(raw)
 	for _, reuse := range []bool{false, true} {
 		b.Run(fmt.Sprintf("ldapwire/reuse=%t", reuse), func(b *testing.B) {

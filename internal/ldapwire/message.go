@@ -251,33 +251,6 @@ func appendLength(b []byte, n int) []byte {
 	return append(b, 0x84, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }
 
-// controls decodes the message's controls, if it has any.
-func (m message) controls() ([]ldap.Control, error) {
-	if len(m.rest) == 0 {
-		return nil, nil
-	}
-	tag, content, _, err := tlv(m.rest)
-	if err != nil {
-		return nil, err
-	}
-	if tag != tagControls {
-		return nil, nil // not controls: go-ldap ignores it too
-	}
-	p, err := decodeElement(tag, content)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]ldap.Control, 0, len(p.Children))
-	for _, child := range p.Children {
-		ctl, err := ldap.DecodeControl(child)
-		if err != nil {
-			return nil, fmt.Errorf("ldap: decode control: %w", err)
-		}
-		out = append(out, ctl)
-	}
-	return out, nil
-}
-
 // disconnection is the error for an unsolicited notification (message id
 // 0): in LDAPv3 only the Notice of Disconnection, after which the server
 // closes the connection (RFC 4511 section 4.4.1).

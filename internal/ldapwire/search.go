@@ -111,7 +111,7 @@ func (r *Response) Next() bool {
 				r.fail(err)
 				return false
 			}
-			if r.controls, err = m.entryControls(); err != nil {
+			if r.controls, err = m.controls(); err != nil {
 				r.fail(err)
 				return false
 			}
