@@ -66,6 +66,9 @@ type envOptions struct {
 	noStore    bool
 	// slapd is extra slapd.conf text (limits, access rules).
 	slapd string
+	// sessionlog gives syncprov a session log, so that a refresh names
+	// each deleted entry instead of ending in a present phase.
+	sessionlog int
 	// before runs before syncd's configuration is final.
 	before func(e *env)
 }
@@ -75,7 +78,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e := &env{t: t}
 	wo := world.Options{Shape: o.shape, Users: o.users, Groups: o.groups, GroupClass: o.groupClass, GroupCycle: o.groupCycle,
 		Awkward: o.awkward, Omni: o.omniOpts,
-		Slapd: o.slapd, NoDatabase: o.noStore,
+		Slapd: o.slapd, NoDatabase: o.noStore, SyncprovSessionlog: o.sessionlog,
 		// Small pages, so that every test reads the directory in several;
 		// no caps on deprovisions unless a test sets its own.
 		// Full reads unless a test asks for incremental ones.
