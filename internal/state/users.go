@@ -44,8 +44,11 @@ func (s *Store) LoadUsers(ctx context.Context) (map[string]identity.Linked, erro
 // changed entry cannot take another's email). Its cost follows the change,
 // not the directory.
 func (s *Store) LoadChangedUsers(ctx context.Context, ids, userNames []string) (changed, holders map[string]identity.Linked, err error) {
-	changed, err = s.queryUsers(ctx, len(ids), `SELECT `+userColumns+` FROM users
-		WHERE ldap_id = ANY($1) OR (status = 'active' AND first_missing_at IS NOT NULL)`, ids)
+	// Two arms, each on its own index (the primary key, users_missing):
+	// as one OR they are read off every active user.
+	changed, err = s.queryUsers(ctx, len(ids), `SELECT `+userColumns+` FROM users WHERE ldap_id = ANY($1)
+		UNION ALL
+		SELECT `+userColumns+` FROM users WHERE status = 'active' AND first_missing_at IS NOT NULL AND NOT ldap_id = ANY($1)`, ids)
 	if err != nil {
 		return nil, nil, err
 	}
