@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/syncd-dev/syncd/internal/config"
+	"github.com/syncd-dev/syncd/internal/identity"
 	"github.com/syncd-dev/syncd/internal/source"
 	"github.com/syncd-dev/syncd/internal/state"
 	"github.com/syncd-dev/syncd/internal/syncer"
@@ -32,6 +33,7 @@ func check(ctx context.Context, cfg *config.Config, stdout io.Writer, log zerolo
 		fmt.Fprintf(stdout, "ok   %-8s %s\n", name, okText)
 	}
 
+	incremental := false
 	src, err := source.New(cfg.LDAP.Source(), log)
 	if err == nil {
 		cctx, cancel := context.WithTimeout(ctx, 2*cfg.LDAP.Timeout.D())
@@ -49,6 +51,7 @@ func check(ctx context.Context, cfg *config.Config, stdout io.Writer, log zerolo
 			case src.GroupsEnabled():
 				fmt.Fprintf(stdout, "-    %-8s full reads every run: %s would serve, but group sync needs every user\n", "changes", mech)
 			default:
+				incremental = true
 				fmt.Fprintf(stdout, "ok   %-8s %s reads only what changed (%s); a full read at least every %s\n", "changes", mech, why, cfg.LDAP.FullReadEvery.D())
 			}
 		}
@@ -74,6 +77,9 @@ func check(ctx context.Context, cfg *config.Config, stdout io.Writer, log zerolo
 				line("database", nil, "reachable")
 				schemaStatus(cctx, store, stdout, line)
 				heldOps(cctx, store, stdout)
+				if incremental {
+					unlinkedCanaries(cctx, store, cfg, stdout)
+				}
 			}
 			store.Close()
 		}
@@ -155,6 +161,31 @@ func heldOps(ctx context.Context, store *state.Store, stdout io.Writer) {
 	for _, id := range ids {
 		h := held[id]
 		fmt.Fprintf(stdout, "     %s %s (%s): %s; to fix: %s\n", h.Kind, h.UserName, id, h.Reason, h.Action)
+	}
+}
+
+// unlinkedCanaries warns of the canaries that are no linked user: an
+// incremental read sees a linked user go, but any other canary is checked
+// only by the full reads. A database not yet migrated has no users.
+func unlinkedCanaries(ctx context.Context, store *state.Store, cfg *config.Config, stdout io.Writer) {
+	if len(cfg.Safety.CanaryDNs) == 0 {
+		return
+	}
+	known, err := store.LoadUsers(ctx)
+	if err != nil {
+		return
+	}
+	linked := make(map[string]bool, len(known))
+	for _, k := range known {
+		if k.Status == identity.StatusActive {
+			linked[identity.NormalizeDN(k.DN)] = true
+		}
+	}
+	for _, dn := range cfg.Safety.CanaryDNs {
+		if !linked[identity.NormalizeDN(dn)] {
+			fmt.Fprintf(stdout, "WARN %-8s safety.canaryDNs: %s is no linked user: reading only what changed cannot see it go, only the full reads (every %s) check it\n",
+				"canary", dn, cfg.LDAP.FullReadEvery.D())
+		}
 	}
 }
 

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"strings"
 	"testing"
 
+	"github.com/syncd-dev/syncd/internal/state"
 	"github.com/syncd-dev/syncd/internal/testsupport/omnitest"
 	testworld "github.com/syncd-dev/syncd/internal/testsupport/world"
 	"github.com/syncd-dev/syncd/migrations"
@@ -99,4 +101,39 @@ func pending(n int) string {
 		return "1 migration"
 	}
 	return fmt.Sprintf("%d migrations", n)
+}
+
+// With incremental reads on, syncd check warns of each canary that is no
+// linked user: only the full reads can find such a canary missing.
+func TestCheckWarnsOfUnlinkedCanaries(t *testing.T) {
+	w := newWorld(t, true, 5)
+	if code, out, errOut := w.syncd(t, "migrate"); code != exitOK {
+		t.Fatalf("migrate: %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := w.syncd(t, "--once"); code != exitOK {
+		t.Fatalf("first run: %d\n%s%s", code, out, errOut)
+	}
+	st, err := state.Open(context.Background(), w.env["SYNCD_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	known, err := st.LoadUsers(context.Background())
+	st.Close()
+	if err != nil || len(known) == 0 {
+		t.Fatalf("no linked user after the first run: %v", err)
+	}
+	var linked string
+	for _, k := range known {
+		linked = k.DN
+		break
+	}
+	nobody := "uid=nobody,ou=people," + testworld.Suffix
+	w.appendConfig(t, fmt.Sprintf("safety:\n  canaryDNs: [%q, %q]\n", linked, nobody))
+	code, out, _ := w.syncd(t, "check")
+	if code != exitOK || !strings.Contains(out, "WARN canary   safety.canaryDNs: "+nobody+" is no linked user") {
+		t.Errorf("check with an unlinked canary: exit %d\n%s", code, out)
+	}
+	if strings.Contains(out, linked+" is no linked user") {
+		t.Errorf("check warns of a linked canary:\n%s", out)
+	}
 }
