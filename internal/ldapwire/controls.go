@@ -84,15 +84,9 @@ func syncState(content []byte) (*ldap.ControlSyncState, bool, error) {
 		return nil, false, malformed("sync state control value is not one SEQUENCE")
 	}
 	tag, state, rest, err := tlv(seq)
-	if err != nil || tag != tagEnumerated || len(state) == 0 || len(state) > 4 {
+	code, ok := smallInt(tag, tagEnumerated, state)
+	if err != nil || !ok {
 		return nil, false, malformed("sync state without a state")
-	}
-	var code int64
-	if state[0]&0x80 != 0 {
-		code = -1
-	}
-	for _, b := range state {
-		code = code<<8 | int64(b)
 	}
 	tag, id, rest, err := tlv(rest)
 	if err != nil || tag != tagOctetString || len(id) != 16 {

@@ -150,21 +150,25 @@ func frame(body []byte) (message, error) {
 	if err != nil {
 		return message{}, err
 	}
-	if tag != tagInteger || len(idBytes) == 0 || len(idBytes) > 4 {
+	id, ok := smallInt(tag, tagInteger, idBytes)
+	if !ok {
 		return message{}, malformed("message id is not a small INTEGER")
-	}
-	var id int64
-	if idBytes[0]&0x80 != 0 {
-		id = -1
-	}
-	for _, b := range idBytes {
-		id = id<<8 | int64(b)
 	}
 	op, content, rest, err := tlv(rest)
 	if err != nil {
 		return message{}, err
 	}
 	return message{id: id, op: op, opContent: content, rest: rest}, nil
+}
+
+// smallInt is the value of an INTEGER or ENUMERATED element of at most
+// four bytes, if the element has the tag want.
+func smallInt(tag, want byte, content []byte) (int64, bool) {
+	if tag != want || len(content) == 0 || len(content) > 4 {
+		return 0, false
+	}
+	n, err := ber.ParseInt64(content)
+	return n, err == nil
 }
 
 // tlv reads the element at the start of b: its tag byte, its content and

@@ -100,11 +100,21 @@ func (r *run) do(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The last good run's count: the baseline of the guards, and the size
+	// a full read can expect.
+	lastGood := -1
+	if !r.fromOmni {
+		if lastGood, err = r.lastGood(ctx); err != nil {
+			return err
+		}
+	}
 	// A full read is met by all the state: load it while the directory
 	// is read, they are independent until the plan.
 	var preload *loading
 	if !rp.incremental && !r.fromOmni {
-		r.expectUsers(ctx)
+		if us, ok := r.source.(userSizer); ok && lastGood > 0 {
+			us.ExpectUsers(lastGood)
+		}
 		lctx, cancel := context.WithCancel(ctx)
 		preload = r.startLoadKnown(lctx)
 		// A read that fails does not wait for the whole state to load.
@@ -125,18 +135,15 @@ func (r *run) do(ctx context.Context) error {
 
 	var (
 		known, holders map[string]identity.Linked
-		lastGood       int
 		active         int
 	)
-	if rd.partial {
+	switch {
+	case rd.partial:
 		known, holders, active, err = r.loadPartial(ctx, rd)
-		if err == nil {
-			lastGood, err = r.lastGood(ctx)
-		}
-	} else if preload != nil {
-		known, lastGood, err = preload.wait()
-	} else {
-		known, lastGood, err = r.loadKnown(ctx, res.Users)
+	case preload != nil:
+		known, err = preload.wait()
+	default:
+		known, err = r.loadKnown(ctx, res.Users)
 	}
 	if err != nil {
 		return err
@@ -335,9 +342,6 @@ func (r *run) policy() diff.Policy {
 	return p
 }
 
-// loadKnown returns the linked users and the last good run's size. Without
-// a database (dry run only) it matches the directory to a listing of Omni
-// users by userName instead.
 // lastGood is the last good run's count of users in scope, -1 if none.
 func (r *run) lastGood(ctx context.Context) (int, error) {
 	last, ok, err := r.store.LastGoodRun(ctx)
@@ -354,26 +358,13 @@ func (r *run) lastGood(ctx context.Context) (int, error) {
 // find.
 type userSizer interface{ ExpectUsers(n int) }
 
-// expectUsers tells the source how many users the last good run found,
-// when it can use that.
-func (r *run) expectUsers(ctx context.Context) {
-	us, ok := r.source.(userSizer)
-	if !ok {
-		return
-	}
-	if last, ok, err := r.store.LastGoodRun(ctx); err == nil && ok {
-		us.ExpectUsers(last.SourceCount)
-	}
-}
-
 func byID(a, b identity.User) int { return strings.Compare(a.ID, b.ID) }
 
 // loading is the state loaded while the directory is read.
 type loading struct {
-	done     chan struct{}
-	known    map[string]identity.Linked
-	lastGood int
-	err      error
+	done  chan struct{}
+	known map[string]identity.Linked
+	err   error
 }
 
 // startLoadKnown loads the known users from the store in the background.
@@ -381,41 +372,36 @@ func (r *run) startLoadKnown(ctx context.Context) *loading {
 	l := &loading{done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
-		l.known, l.lastGood, l.err = r.loadKnown(ctx, nil)
+		l.known, l.err = r.loadKnown(ctx, nil)
 	}()
 	return l
 }
 
 // wait returns the loaded state once it is there; it may be called again.
-func (l *loading) wait() (map[string]identity.Linked, int, error) {
+func (l *loading) wait() (map[string]identity.Linked, error) {
 	<-l.done
-	return l.known, l.lastGood, l.err
+	return l.known, l.err
 }
 
-func (r *run) loadKnown(ctx context.Context, users []identity.User) (map[string]identity.Linked, int, error) {
+// loadKnown returns the linked users. Without a database (dry run only) it
+// matches the directory to a listing of Omni users by userName instead.
+func (r *run) loadKnown(ctx context.Context, users []identity.User) (map[string]identity.Linked, error) {
 	if !r.fromOmni {
 		known, err := r.store.LoadUsers(ctx)
 		if err != nil {
-			return nil, 0, fmt.Errorf("load state: %w", err)
+			return nil, fmt.Errorf("load state: %w", err)
 		}
-		last, ok, err := r.store.LastGoodRun(ctx)
-		if err != nil {
-			return nil, 0, fmt.Errorf("load last good run: %w", err)
-		}
-		if !ok {
-			return known, -1, nil
-		}
-		return known, last.SourceCount, nil
+		return known, nil
 	}
 	if r.lister == nil {
-		return nil, 0, errors.New("a dry run without a database needs an Omni listing")
+		return nil, errors.New("a dry run without a database needs an Omni listing")
 	}
 	byName := make(map[string]sink.User)
 	if err := r.lister.List(ctx, func(u sink.User) error {
 		byName[strings.ToLower(u.UserName)] = u
 		return nil
 	}); err != nil {
-		return nil, 0, fmt.Errorf("list Omni users: %w", err)
+		return nil, fmt.Errorf("list Omni users: %w", err)
 	}
 	known := make(map[string]identity.Linked)
 	for _, u := range users {
@@ -430,7 +416,7 @@ func (r *run) loadKnown(ctx context.Context, users []identity.User) (map[string]
 		r.rep.Unmanaged = append(r.rep.Unmanaged, ou)
 	}
 	sortUsers(r.rep.Unmanaged)
-	return known, -1, nil
+	return known, nil
 }
 
 // linkFromOmni builds the link for directory user id from what Omni holds,
