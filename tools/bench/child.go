@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -173,4 +174,12 @@ func runChild(a childArgs) error {
 		}
 	}
 	return json.NewEncoder(os.Stdout).Encode(rep)
+}
+
+// profiled is a with CPU and allocation profiles written into dir, named
+// <prefix>cpu-<users>.pprof and <prefix>allocs-<users>.pprof.
+func (a childArgs) profiled(dir, prefix string, users int) childArgs {
+	a.CPUProfile = filepath.Join(dir, fmt.Sprintf("%scpu-%d.pprof", prefix, users))
+	a.MemProfile = filepath.Join(dir, fmt.Sprintf("%sallocs-%d.pprof", prefix, users))
+	return a
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -37,8 +36,7 @@ func incrementalRuns(ctx context.Context, w *world, runs int, floor float64, pro
 		var a childArgs
 		profiled := extra == 1 && i == 0
 		if profiled {
-			a.CPUProfile = filepath.Join(profileDir, fmt.Sprintf("incremental-cpu-%d.pprof", w.users))
-			a.MemProfile = filepath.Join(profileDir, fmt.Sprintf("incremental-allocs-%d.pprof", w.users))
+			a = a.profiled(profileDir, "incremental-", w.users)
 		}
 		r, err := w.child(ctx, a)
 		if err != nil {

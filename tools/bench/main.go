@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -143,8 +142,7 @@ func benchSize(ctx context.Context, pg *pgtest.Server, users, runs int, profileD
 	for i := range runs + extra {
 		a := childArgs{ReadOnly: true}
 		if profileDir != "" && i == 0 {
-			a.CPUProfile = filepath.Join(profileDir, fmt.Sprintf("read-cpu-%d.pprof", users))
-			a.MemProfile = filepath.Join(profileDir, fmt.Sprintf("read-allocs-%d.pprof", users))
+			a = a.profiled(profileDir, "read-", users)
 		}
 		r, err := w.child(ctx, a)
 		if err != nil {
@@ -211,8 +209,7 @@ func provisionAndRun(ctx context.Context, w *world, sr *sizeResult, nc *noChange
 	for i := range runs + extra {
 		a := childArgs{Full: true}
 		if profileDir != "" && i == 0 {
-			a.CPUProfile = filepath.Join(profileDir, fmt.Sprintf("cpu-%d.pprof", users))
-			a.MemProfile = filepath.Join(profileDir, fmt.Sprintf("allocs-%d.pprof", users))
+			a = a.profiled(profileDir, "", users)
 		}
 		r, err := w.child(ctx, a)
 		if err != nil {
