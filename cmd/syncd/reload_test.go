@@ -31,13 +31,16 @@ func TestDaemonReloadsOnSIGHUP(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(w.config, []byte(strings.Replace(string(good), `schedule: "@yearly"`, `schedule: "@monthly"`, 1)), 0o600); err != nil {
+	// From a yearly schedule to every second: a second run shows the new
+	// schedule is the one the daemon keeps.
+	if err := os.WriteFile(w.config, []byte(strings.Replace(string(good), `schedule: "@yearly"`, `schedule: "@every 1s"`, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	hup()
 	eventually(t, d, "the valid configuration is taken", func() bool {
 		m, _ := d.metrics(t)
-		return m[`syncd_config_reloads_total{outcome="ok"}`] == 1 && strings.Contains(d.stderr.String(), reloaded)
+		return m[`syncd_config_reloads_total{outcome="ok"}`] == 1 && strings.Contains(d.stderr.String(), reloaded) &&
+			m[`syncd_runs_total{outcome="success"}`] >= 2
 	})
 	if err := os.WriteFile(w.config, []byte(string(good)+"scim:\n  requestsPerMinute: lots\n"), 0o600); err != nil {
 		t.Fatal(err)
