@@ -13,6 +13,11 @@ type Delta struct {
 	Skipped []identity.Skipped
 	// Deleted are the stable ids of entries deleted or moved out of scope.
 	Deleted []string
+	// DeletedUnscoped: Deleted may hold objects that were never in scope
+	// (Active Directory tombstones of groups, computers, contacts, whose
+	// class and place a tombstone no longer shows); only those the caller
+	// knows were in scope.
+	DeletedUnscoped bool
 	// DeletionsUnknown, when set, says why deletions could not be read (the
 	// bind account may not see tombstones, say): Deleted is then empty
 	// whatever was deleted, and deletions wait for the periodic full read.

@@ -29,9 +29,11 @@ const cursorName = "users"
 // read is one run's directory read, in full or incremental.
 type read struct {
 	res *source.Result
-	// partial: res holds only what changed; deleted are the ids gone.
-	partial bool
-	deleted map[string]bool
+	// partial: res holds only what changed; deleted are the ids gone,
+	// unscoped when they may name objects never in scope.
+	partial  bool
+	deleted  map[string]bool
+	unscoped bool
 	// count is the users in scope: counted by a full read, carried forward
 	// by an incremental one.
 	count int
@@ -156,7 +158,10 @@ func (r *run) incremental(ctx context.Context, mech string, cur state.Cursor, de
 	// deleted, whatever its state (a disabled or deprovisioned user was
 	// counted too). Entries added since count from the next full read, as
 	// an incremental read cannot tell a new entry from one it never linked.
-	count := cur.SourceCount - len(delta.Deleted)
+	count := cur.SourceCount
+	if !delta.DeletedUnscoped {
+		count -= len(delta.Deleted) // tombstones: see loadPartial
+	}
 	if delta.PresentPhase {
 		present := make(map[string]bool, len(delta.Present)+len(delta.Users))
 		for _, id := range delta.Present {
@@ -185,7 +190,7 @@ func (r *run) incremental(ctx context.Context, mech string, cur state.Cursor, de
 	res := &source.Result{Users: delta.Users, Skipped: delta.Skipped, Entries: delta.Entries}
 	next := cur
 	next.Cookie = cookie
-	return &read{res: res, partial: true, deleted: deleted, cursor: &next, count: max(count, 0)}, nil
+	return &read{res: res, partial: true, deleted: deleted, unscoped: delta.DeletedUnscoped, cursor: &next, count: max(count, 0)}, nil
 }
 
 // loadPartial loads the users an incremental read concerns, and puts the
@@ -217,6 +222,15 @@ func (r *run) loadPartial(ctx context.Context, rd *read) (known, holders map[str
 	known, holders, err = r.store.LoadChangedUsers(ctx, slices.Compact(ids), names)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("load state: %w", err)
+	}
+	if rd.unscoped {
+		// Tombstones of any object: only the linked users among them,
+		// whatever their state, were counted in scope.
+		for id := range rd.deleted {
+			if _, ok := known[id]; ok {
+				rd.count--
+			}
+		}
 	}
 	active, err = r.store.CountActiveUsers(ctx)
 	if err != nil {
