@@ -37,7 +37,6 @@ type ServeOptions struct {
 // Health is what the daemon's runs say about it, for readiness.
 type Health struct {
 	mu           sync.Mutex
-	lastSuccess  time.Time
 	failingSince time.Time
 }
 
@@ -57,21 +56,16 @@ func (h *Health) observe(now time.Time, ok bool) {
 	defer h.mu.Unlock()
 	switch {
 	case ok:
-		h.lastSuccess, h.failingSince = now, time.Time{}
+		h.failingSince = time.Time{}
 	case h.failingSince.IsZero():
 		h.failingSince = now
 	}
 }
 
 // Serve runs a sync at start and then on every tick of the cron schedule
-// until ctx is done. Runs never overlap: ticks that pass while a run is
-// going are skipped and counted. A run's failure is logged and recorded,
-// never fatal; only a bad schedule is.
-func (s *Syncer) Serve(ctx context.Context, schedule string) error {
-	return Serve(ctx, s, schedule, ServeOptions{})
-}
-
-// Serve is the daemon loop over s on schedule, with o.
+// until ctx is done, with o. Runs never overlap: ticks that pass while a
+// run is going are skipped and counted. A run's failure is logged and
+// recorded, never fatal; only a bad schedule is.
 func Serve(ctx context.Context, s *Syncer, schedule string, o ServeOptions) error {
 	sched, err := cron.ParseStandard(schedule)
 	if err != nil {
