@@ -60,6 +60,15 @@ type Group struct {
 	MemberLogins []string `json:"memberLogins,omitempty"`
 }
 
+// GroupEntry is one group entry as mapped, before flattening. Group holds
+// the direct members; it is filled as far as the entry could be read even
+// when Skip is set, so that a skipped group is still recognised, and
+// expanded, as a member of other groups.
+type GroupEntry struct {
+	Group Group
+	Skip  *Skipped
+}
+
 // Hash fingerprints what syncd sends to Omni for the user: userName,
 // displayName and the Omni user attributes. Active state is tracked apart,
 // because it drives deprovisioning rather than updates. Equal content gives an

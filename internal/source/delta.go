@@ -11,6 +11,10 @@ type Delta struct {
 	// Skipped are entries added or modified that could not be mapped: they
 	// are present, as in a full read.
 	Skipped []identity.Skipped
+	// Groups, in a read of the groups, are the group entries added or
+	// modified, mapped but not flattened (Users and Skipped are then
+	// empty).
+	Groups []identity.GroupEntry
 	// Deleted are the stable ids of entries deleted or moved out of scope.
 	Deleted []string
 	// DeletedUnscoped: Deleted may hold objects that were never in scope

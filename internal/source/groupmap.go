@@ -24,14 +24,9 @@ const (
 	SkipDuplicateGroupName identity.SkipReason = "duplicate_group_name"
 )
 
-// GroupEntry is one group entry as mapped, before flattening. Group holds
-// the direct members; it is filled as far as the entry could be read even
-// when Skip is set, so that a skipped group is still recognised, and
-// expanded, as a member of other groups.
-type GroupEntry struct {
-	Group identity.Group
-	Skip  *identity.Skipped
-}
+// GroupEntry is one group entry as mapped, before flattening (see
+// identity.GroupEntry).
+type GroupEntry = identity.GroupEntry
 
 // GroupMapper turns group entries into GroupEntry values. Like Mapper it
 // holds no state between entries and matches attribute names

@@ -65,3 +65,26 @@ func (d *Directory) ReadIncremental(ctx context.Context, mechanism string, cooki
 	}
 	return nil, nil, fmt.Errorf("incremental read %q is not supported", mechanism)
 }
+
+// GroupChangesProblem says why the groups cannot be read only as they
+// change with the mechanism IncrementalMode chose, or "" when they can.
+func (d *Directory) GroupChangesProblem(mechanism string) string {
+	if mechanism != IncrementalSyncrepl {
+		return fmt.Sprintf("only syncrepl reads groups as they change; with %s they are read in full", mechanism)
+	}
+	return d.groupSyncreplProblem()
+}
+
+// ReadGroupChanges reads the group entries changed since cookie (nil: every
+// group entry, as a present phase) and returns them with the cookie to
+// resume from.
+func (d *Directory) ReadGroupChanges(ctx context.Context, mechanism string, cookie []byte) (*Delta, []byte, error) {
+	if p := d.GroupChangesProblem(mechanism); p != "" {
+		return nil, nil, fmt.Errorf("%w: %s", ErrSyncreplUnsupported, p)
+	}
+	delta, err := d.ReadGroupsSyncrepl(ctx, cookie)
+	if err != nil {
+		return nil, nil, err
+	}
+	return delta, delta.Cookie, nil
+}

@@ -31,11 +31,33 @@ const syncreplIDAttribute = "entryUUID"
 // merging their deletes and present sets a second reconciliation; a
 // configuration with several base DNs reads in full instead.
 func (d *Directory) syncreplProblem() string {
-	if n := len(d.baseDNs); n != 1 {
-		return fmt.Sprintf("syncrepl needs exactly one users base DN, ldap.baseDNs has %d (a sync cookie covers one search)", n)
+	return syncProblem("users", "ldap.baseDNs", "ldap.attributes.id", len(d.baseDNs), d.mapper.id)
+}
+
+// groupSyncreplProblem says why the groups' configuration rules syncrepl
+// out, or "": as for users, one base DN and entryUUID ids; and member DNs,
+// since memberUid members are logins, which an incremental run has no
+// index of.
+func (d *Directory) groupSyncreplProblem() string {
+	gr := d.groups
+	if gr == nil {
+		return "ldap.groups is not set"
 	}
-	if !strings.EqualFold(d.mapper.id, syncreplIDAttribute) {
-		return fmt.Sprintf("syncrepl names deleted entries by entryUUID, so ldap.attributes.id must be entryUUID, not %s", d.mapper.id)
+	if p := syncProblem("groups", "ldap.groups.baseDNs", "ldap.groups.idAttribute", len(gr.baseDNs), gr.mapper.id); p != "" {
+		return p
+	}
+	if gr.mapper.logins {
+		return "ldap.groups.memberAttribute is memberUid: its members are logins, which only a full read of the users resolves"
+	}
+	return ""
+}
+
+func syncProblem(what, baseKey, idKey string, bases int, id string) string {
+	if bases != 1 {
+		return fmt.Sprintf("syncrepl needs exactly one %s base DN, %s has %d (a sync cookie covers one search)", what, baseKey, bases)
+	}
+	if !strings.EqualFold(id, syncreplIDAttribute) {
+		return fmt.Sprintf("syncrepl names deleted entries by entryUUID, so %s must be entryUUID, not %s", idKey, id)
 	}
 	return ""
 }
@@ -65,12 +87,29 @@ func (d *Directory) SyncreplSupported(ctx context.Context) (bool, string) {
 	return false, fmt.Sprintf("the server does not offer the content synchronisation control %s (on OpenLDAP: the syncprov overlay)", ldap.ControlTypeSyncRequest)
 }
 
-// syncSearch is the users' search as syncrepl runs it, with the key its
-// cookies are sealed with.
-func (d *Directory) syncSearch() (base string, attrs []string, key string) {
-	base = d.baseDNs[0]
-	attrs = appendAttr(slices.Clone(d.users.attrs), syncreplIDAttribute)
-	return base, attrs, searchKey(base, d.users.scope, d.users.filter, attrs)
+// syncSearch is one search as syncrepl runs it, with the key its cookies
+// are sealed with; groups, when set, maps its entries as groups.
+type syncSearch struct {
+	base, what string
+	q          query
+	key        string
+	groups     *GroupMapper
+}
+
+// userSync is the users' search as syncrepl runs it.
+func (d *Directory) userSync() syncSearch {
+	q := d.users
+	q.attrs = appendAttr(slices.Clone(q.attrs), syncreplIDAttribute)
+	base := d.baseDNs[0]
+	return syncSearch{base: base, what: "users", q: q, key: searchKey(base, q.scope, q.filter, q.attrs)}
+}
+
+// groupSync is the groups' search as syncrepl runs it.
+func (d *Directory) groupSync() syncSearch {
+	q := d.groups.q
+	q.attrs = appendAttr(slices.Clone(q.attrs), syncreplIDAttribute)
+	base := d.groups.baseDNs[0]
+	return syncSearch{base: base, what: "groups", q: q, key: searchKey(base, q.scope, q.filter, q.attrs), groups: d.groups.mapper}
 }
 
 // timeLimit is the server-side time limit of a search, in whole seconds.
@@ -109,11 +148,25 @@ func (d *Directory) ReadSyncrepl(ctx context.Context, cookie []byte) (*Delta, er
 	if p := d.syncreplProblem(); p != "" {
 		return nil, fmt.Errorf("%w: %s", ErrSyncreplUnsupported, p)
 	}
-	base, attrs, key := d.syncSearch()
+	return d.syncrepl(ctx, d.userSync(), cookie)
+}
+
+// ReadGroupsSyncrepl is ReadSyncrepl over the groups' scope: the changed
+// group entries come as Delta.Groups, mapped but not flattened, since
+// flattening needs the groups that did not change too.
+func (d *Directory) ReadGroupsSyncrepl(ctx context.Context, cookie []byte) (*Delta, error) {
+	if p := d.groupSyncreplProblem(); p != "" {
+		return nil, fmt.Errorf("%w: %s", ErrSyncreplUnsupported, p)
+	}
+	return d.syncrepl(ctx, d.groupSync(), cookie)
+}
+
+func (d *Directory) syncrepl(ctx context.Context, ss syncSearch, cookie []byte) (*Delta, error) {
+	base := ss.base
 	var server []byte
 	if len(cookie) > 0 {
 		var why string
-		if server, why = openCookie(cookie, key); why != "" {
+		if server, why = openCookie(cookie, ss.key); why != "" {
 			d.log.Info().Str("base", base).Str("why", why).Msg("syncrepl cookie not usable: full read needed")
 			return &Delta{FullReadNeeded: true}, nil
 		}
@@ -125,11 +178,12 @@ func (d *Directory) ReadSyncrepl(ctx context.Context, cookie []byte) (*Delta, er
 		return nil, err
 	}
 	defer conn.Close()
-	req := ldap.NewSearchRequest(base, d.users.scope, ldap.NeverDerefAliases, 0, d.timeLimit(), false,
-		d.users.filter, attrs, []ldap.Control{ldap.NewControlSyncRequest(ldap.SyncRequestModeRefreshOnly, server, false)})
+	req := ldap.NewSearchRequest(base, ss.q.scope, ldap.NeverDerefAliases, 0, d.timeLimit(), false,
+		ss.q.filter, ss.q.attrs, []ldap.Control{ldap.NewControlSyncRequest(ldap.SyncRequestModeRefreshOnly, server, false)})
 	// handle maps each entry before the next is read: it may be reused.
 	resp := conn.Stream(ctx, req)
 	r := newRefresh(d, len(server) == 0)
+	r.groups = ss.groups
 	for resp.Next() {
 		r.handle(resp)
 	}
@@ -138,9 +192,9 @@ func (d *Directory) ReadSyncrepl(ctx context.Context, cookie []byte) (*Delta, er
 		return nil, err
 	}
 	if len(delta.Cookie) > 0 {
-		delta.Cookie = sealCookie(key, delta.Cookie)
+		delta.Cookie = sealCookie(ss.key, delta.Cookie)
 	}
-	d.logSyncrepl(start, len(cookie) > 0, delta)
+	d.logSyncrepl(ss.what, start, len(cookie) > 0, delta)
 	return delta, nil
 }
 
@@ -148,6 +202,9 @@ func (d *Directory) ReadSyncrepl(ctx context.Context, cookie []byte) (*Delta, er
 type refresh struct {
 	d   *Directory
 	col *collector
+	// groups, when set, maps the entries as groups into mapped.
+	groups *GroupMapper
+	mapped []GroupEntry
 
 	entries   int
 	referrals []string
@@ -192,7 +249,7 @@ func (r *refresh) handle(resp ldap.Response) {
 			// The sync request is critical, so a server that answers at
 			// all sends states; an entry without one can only be
 			// content, and is mapped as such.
-			r.col.addEntry(r.d.mapper, e)
+			r.add(e)
 			return
 		}
 		r.setCookie(st.Cookie)
@@ -205,7 +262,7 @@ func (r *refresh) handle(resp ldap.Response) {
 			r.deleted = append(r.deleted, id)
 		default:
 			r.changed = append(r.changed, id)
-			r.col.addEntry(r.d.mapper, e)
+			r.add(e)
 		}
 		return
 	}
@@ -225,6 +282,15 @@ func (r *refresh) handle(resp ldap.Response) {
 			}
 		}
 	}
+}
+
+// add maps one added or modified entry.
+func (r *refresh) add(e *ldap.Entry) {
+	if r.groups != nil {
+		r.mapped = append(r.mapped, r.groups.Map(e))
+		return
+	}
+	r.col.addEntry(r.d.mapper, e)
 }
 
 func (r *refresh) info(c *ldap.ControlSyncInfo) {
@@ -289,6 +355,7 @@ func (r *refresh) finish(ctx context.Context, conn *ldapwire.Conn, base string, 
 		reasons = append(reasons, se.reason())
 	}
 	delta.Users, delta.Skipped = r.col.finish()
+	delta.Groups = r.mapped
 	if delta.Incomplete = joinReasons(reasons); delta.Incomplete != "" {
 		delta.Cookie = cookie
 		return delta, nil
@@ -347,7 +414,7 @@ func sortedUnique(ids []string) []string {
 	return slices.Compact(ids)
 }
 
-func (d *Directory) logSyncrepl(start time.Time, resumed bool, delta *Delta) {
+func (d *Directory) logSyncrepl(what string, start time.Time, resumed bool, delta *Delta) {
 	ev := d.log.Debug()
 	if delta.Incomplete != "" {
 		ev = d.log.Warn().Str("incomplete", delta.Incomplete)
@@ -355,7 +422,9 @@ func (d *Directory) logSyncrepl(start time.Time, resumed bool, delta *Delta) {
 	ev.Bool("resumed", resumed).
 		Bool("full_read_needed", delta.FullReadNeeded).
 		Int("entries", delta.Entries).
+		Str("scope", what).
 		Int("users", len(delta.Users)).
+		Int("groups", len(delta.Groups)).
 		Int("skipped", len(delta.Skipped)).
 		Int("deleted", len(delta.Deleted)).
 		Bool("present_phase", delta.PresentPhase).

@@ -18,7 +18,7 @@ import (
 
 // sealed is server's cookie as ReadSyncrepl would return it from d.
 func sealed(d *Directory, server string) []byte {
-	_, _, key := d.syncSearch()
+	key := d.userSync().key
 	return sealCookie(key, []byte(server))
 }
 
@@ -29,7 +29,7 @@ func sealed(d *Directory, server string) []byte {
 func TestReadSyncreplBadCookie(t *testing.T) {
 	s := newSyncDir(t, slapdtest.Options{SyncprovSessionlog: 100})
 	good := s.sync(t, nil).Cookie
-	_, _, key := s.d.syncSearch()
+	key := s.d.userSync().key
 	server, why := openCookie(good, key)
 	if why != "" {
 		t.Fatalf("the cookie ReadSyncrepl returned does not open: %s", why)

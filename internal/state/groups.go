@@ -11,11 +11,54 @@ import (
 	"github.com/syncd-dev/syncd/internal/identity"
 )
 
+const groupColumns = `ldap_id, scim_id, name, members, status, origin, first_missing_at, missing_runs`
+
 // LoadGroups returns every linked group, keyed by directory id.
 func (s *Store) LoadGroups(ctx context.Context) (map[string]identity.LinkedGroup, error) {
+	return s.queryGroups(ctx, `SELECT `+groupColumns+` FROM groups`)
+}
+
+// LoadChangedGroups returns, for an incremental run, only the linked groups
+// it can concern: those with the given directory ids, and those still
+// marked missing (their grace clock runs on).
+func (s *Store) LoadChangedGroups(ctx context.Context, ids []string) (map[string]identity.LinkedGroup, error) {
+	return s.queryGroups(ctx, `SELECT `+groupColumns+` FROM groups
+		WHERE ldap_id = ANY($1) OR (status = 'active' AND first_missing_at IS NOT NULL)`, ids)
+}
+
+// GroupCounts counts the active linked groups and the memberships syncd
+// manages in them, for the guards and gauges of a run that loaded only
+// some groups.
+func (s *Store) GroupCounts(ctx context.Context) (groups, memberships int, err error) {
+	ctx, cancel := withTimeout(ctx, queryTimeout)
+	defer cancel()
+	err = s.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(cardinality(members)), 0) FROM groups WHERE status = 'active'`).Scan(&groups, &memberships)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count groups: %w", err)
+	}
+	return groups, memberships, nil
+}
+
+// GroupLinkedTo returns the directory group other than self actively
+// linked to the Omni group scimID, or "".
+func (s *Store) GroupLinkedTo(ctx context.Context, scimID, self string) (string, error) {
+	ctx, cancel := withTimeout(ctx, queryTimeout)
+	defer cancel()
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT ldap_id FROM groups WHERE scim_id = $1 AND ldap_id <> $2 AND status = 'active' LIMIT 1`, scimID, self).Scan(&id)
+	if err == pgx.ErrNoRows {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up the link of group %s: %w", scimID, err)
+	}
+	return id, nil
+}
+
+func (s *Store) queryGroups(ctx context.Context, q string, args ...any) (map[string]identity.LinkedGroup, error) {
 	ctx, cancel := withTimeout(ctx, bulkTimeout)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT ldap_id, scim_id, name, members, status, origin, first_missing_at, missing_runs FROM groups`)
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("load groups: %w", err)
 	}

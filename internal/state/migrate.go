@@ -89,6 +89,11 @@ func (s *Store) migrate(ctx context.Context, fsys fs.FS) ([]string, error) {
 			if _, err := tx.Exec(ctx, string(body)); err != nil {
 				return err
 			}
+			if step := goSteps[version]; step != nil {
+				if err := step(ctx, tx); err != nil {
+					return err
+				}
+			}
 			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version) VALUES ($1)", version)
 			return err
 		})
@@ -100,6 +105,35 @@ func (s *Store) migrate(ctx context.Context, fsys fs.FS) ([]string, error) {
 		}
 	}
 	return applied, nil
+}
+
+// goSteps are the parts of migrations SQL cannot do, run after the file of
+// the same version in its transaction.
+var goSteps = map[string]func(context.Context, pgx.Tx) error{
+	"0008_group_changes": backfillDNKeys,
+}
+
+// backfillDNKeys fills users.dn_key for the users stored before it existed.
+func backfillDNKeys(ctx context.Context, tx pgx.Tx) error {
+	rows, err := tx.Query(ctx, `SELECT ldap_id, coalesce(pushed->>'dn', '') FROM users`)
+	if err != nil {
+		return err
+	}
+	var ids, keys []string
+	for rows.Next() {
+		var id, dn string
+		if err := rows.Scan(&id, &dn); err != nil {
+			rows.Close()
+			return err
+		}
+		ids, keys = append(ids, id), append(keys, dnKey(dn))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE users SET dn_key = v.k FROM unnest($1::text[], $2::text[]) AS v(id, k) WHERE ldap_id = v.id`, ids, keys)
+	return err
 }
 
 // migrationFiles lists the migrations in fsys in the order they apply.

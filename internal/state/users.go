@@ -174,14 +174,14 @@ func upsertUser(ctx context.Context, tx pgx.Tx, l identity.Linked) error {
 		hash = l.User.Hash()
 	}
 	_, err = tx.Exec(ctx, `
-		INSERT INTO users (ldap_id, scim_id, user_name, pushed, content_hash, status, origin, first_missing_at, missing_runs)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		INSERT INTO users (ldap_id, scim_id, user_name, pushed, content_hash, status, origin, first_missing_at, missing_runs, dn_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (ldap_id) DO UPDATE SET
-			scim_id = excluded.scim_id, user_name = excluded.user_name, pushed = excluded.pushed,
+			scim_id = excluded.scim_id, user_name = excluded.user_name, pushed = excluded.pushed, dn_key = excluded.dn_key,
 			content_hash = excluded.content_hash, status = excluded.status, origin = excluded.origin,
 			first_missing_at = excluded.first_missing_at, missing_runs = excluded.missing_runs,
 			updated_at = now()`,
-		l.ID, l.SCIMID, l.UserName, raw, hash, string(l.Status), string(l.Origin), timestamptz(l.FirstMissingAt), l.MissingRuns)
+		l.ID, l.SCIMID, l.UserName, raw, hash, string(l.Status), string(l.Origin), timestamptz(l.FirstMissingAt), l.MissingRuns, dnKey(l.DN))
 	if err != nil {
 		return classify(err)
 	}
