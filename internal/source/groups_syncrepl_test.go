@@ -105,4 +105,3 @@ func TestGroupChangesProblem(t *testing.T) {
 		})
 	}
 }
-
