@@ -33,19 +33,11 @@ type Members struct {
 	read map[string]bool
 }
 
-// NewMembers indexes the run's users for member resolution.
+// NewMembers indexes the run's users for member resolution. A user read or
+// skipped this run is at the DN the directory gave now; a linked user not
+// in the read keeps the DN it had.
 func NewMembers(users []identity.User, skipped []identity.Skipped, known map[string]identity.Linked) Members {
 	m := Members{byDN: map[string]string{}, byLogin: map[string]string{}, eligible: map[string]bool{}, read: map[string]bool{}}
-	for id, k := range known {
-		if k.DN != "" {
-			m.byDN[identity.NormalizeDN(k.DN)] = id
-		}
-	}
-	for _, sk := range skipped {
-		if sk.ID != "" && sk.DN != "" {
-			m.byDN[identity.NormalizeDN(sk.DN)] = sk.ID
-		}
-	}
 	for _, u := range users {
 		m.read[u.ID] = true
 		m.byDN[identity.NormalizeDN(u.DN)] = u.ID
@@ -56,7 +48,47 @@ func NewMembers(users []identity.User, skipped []identity.Skipped, known map[str
 			m.eligible[u.ID] = true
 		}
 	}
+	now := make(map[string]bool, len(skipped))
+	for _, sk := range skipped {
+		if sk.ID != "" && sk.DN != "" {
+			now[sk.ID] = true
+			if key := identity.NormalizeDN(sk.DN); m.byDN[key] == "" {
+				m.byDN[key] = sk.ID
+			}
+		}
+	}
+	for id, k := range known {
+		if k.DN == "" || m.read[id] || now[id] {
+			continue
+		}
+		if key := identity.NormalizeDN(k.DN); m.byDN[key] == "" {
+			m.byDN[key] = id
+		}
+	}
 	return m
+}
+
+// AddUnchanged indexes, for a partial run, linked users its read did not
+// name: unchanged since the last read, they are read (and eligible when
+// their link is active) unless marked missing or skipped. The caller leaves
+// out the users the read names, deleted ones included.
+func (m Members) AddUnchanged(users map[string]identity.Linked, skipped map[string]bool) {
+	for id, k := range users {
+		if m.read[id] {
+			continue
+		}
+		if k.DN != "" {
+			if key := identity.NormalizeDN(k.DN); m.byDN[key] == "" {
+				m.byDN[key] = id
+			}
+		}
+		if k.FirstMissingAt.IsZero() && !skipped[id] {
+			m.read[id] = true
+			if k.Status == identity.StatusActive {
+				m.eligible[id] = true
+			}
+		}
+	}
 }
 
 // resolve returns the users a group names (every one resolved, and those
@@ -115,6 +147,16 @@ type GroupInput struct {
 	// left a group either; no member is removed.
 	UsersUntrusted bool
 	Now            time.Time
+
+	// Partial: Read.Groups are only the groups an incremental read had
+	// to work out again, and Known only the linked ones among them, those
+	// Deleted and those marked missing; any other linked group is
+	// unchanged. SourceCount, ActiveGroups and Memberships then stand in
+	// for the read's count of groups and the counts over every linked
+	// group.
+	Partial                                bool
+	Deleted                                map[string]bool
+	SourceCount, ActiveGroups, Memberships int
 }
 
 // GroupOp is one planned group operation. Add and Remove are directory user
@@ -196,6 +238,9 @@ func PlanGroups(in GroupInput, p GroupPolicy) GroupPlan {
 		if seen[id] || k.Status != identity.GroupActive {
 			continue
 		}
+		if in.Partial && !in.Deleted[id] && k.FirstMissingAt.IsZero() && k.MissingRuns == 0 {
+			continue // unchanged since the last read
+		}
 		kk := k
 		op := GroupOp{Kind: Deprovision, Group: identity.Group{ID: k.ID, Name: k.Name}, Known: &kk, Reason: ReasonMissing}
 		switch why, ok := present[id]; {
@@ -211,7 +256,7 @@ func PlanGroups(in GroupInput, p GroupPolicy) GroupPlan {
 			plan.absentGroup(op, in.Now, p)
 		}
 	}
-	plan.capGroups(in.Known, p, &trips)
+	plan.capGroups(in.memberships(), p, &trips)
 	plan.Trips = trips
 	for _, ops := range [][]GroupOp{plan.Create, plan.Update, plan.Delete, plan.Waiting, plan.Held} {
 		slices.SortFunc(ops, func(a, b GroupOp) int {
@@ -260,12 +305,14 @@ func groupGuards(in GroupInput, p GroupPolicy) []string {
 	if in.Read.Incomplete != "" {
 		trips = append(trips, "group search incomplete: "+in.Read.Incomplete)
 	}
-	n := len(in.Read.Groups)
-	active := 0
+	n, active := len(in.Read.Groups), 0
 	for _, k := range in.Known {
 		if k.Status == identity.GroupActive {
 			active++
 		}
+	}
+	if in.Partial {
+		n, active = in.SourceCount, in.ActiveGroups
 	}
 	if n == 0 && active > 0 {
 		trips = append(trips, "directory returned no groups in scope")
@@ -279,7 +326,21 @@ func groupGuards(in GroupInput, p GroupPolicy) []string {
 
 // capGroups holds every deletion, or every removal, when there are more
 // than the caps allow, unless the run may go over them.
-func (p *GroupPlan) capGroups(known map[string]identity.LinkedGroup, pol GroupPolicy, trips *[]string) {
+// memberships counts the memberships syncd manages in active groups.
+func (in GroupInput) memberships() int {
+	if in.Partial {
+		return in.Memberships
+	}
+	n := 0
+	for _, k := range in.Known {
+		if k.Status == identity.GroupActive {
+			n += len(k.Members)
+		}
+	}
+	return n
+}
+
+func (p *GroupPlan) capGroups(managed int, pol GroupPolicy, trips *[]string) {
 	if n := len(p.Delete); n > pol.MaxDeletions {
 		trip := fmt.Sprintf("%d group deletions planned, above safety.maxGroupDeletionsPerRun (%d)", n, pol.MaxDeletions)
 		if pol.AllowMassDeprovision {
@@ -290,12 +351,7 @@ func (p *GroupPlan) capGroups(known map[string]identity.LinkedGroup, pol GroupPo
 			p.Delete = nil
 		}
 	}
-	managed, removals := 0, 0
-	for _, k := range known {
-		if k.Status == identity.GroupActive {
-			managed += len(k.Members)
-		}
-	}
+	removals := 0
 	for _, op := range p.Update {
 		removals += len(op.Remove)
 	}

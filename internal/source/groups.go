@@ -80,3 +80,10 @@ func (d *Directory) ReadGroups(ctx context.Context) (*GroupResult, error) {
 	d.logRead("directory groups read", "groups", start, sc, len(res.Groups), len(res.Skipped))
 	return res, nil
 }
+
+// FlattenGroups flattens group entries as ReadGroups does, with the
+// configured nesting.
+func (d *Directory) FlattenGroups(entries []GroupEntry) ([]identity.Group, []identity.Skipped) {
+	nested := d.groups != nil && d.groups.nested
+	return FlattenGroups(entries, nested)
+}

@@ -178,15 +178,18 @@ func (s *Store) GroupEntryIDs(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// UsersAt returns the linked users whose DN is one of dnKeys (normalized),
-// and which of them have an entry the directory gave but syncd could not
-// map, as recorded by the last runs.
-func (s *Store) UsersAt(ctx context.Context, dnKeys []string) (users map[string]identity.Linked, skipped map[string]bool, err error) {
-	users, err = s.queryUsers(ctx, len(dnKeys), `SELECT `+userColumns+` FROM users WHERE dn_key = ANY($1)`, dnKeys)
+// UsersAt returns the linked users whose DN is one of dnKeys (normalized)
+// or whose id is one of ids, and which of them have an entry the directory
+// gave but syncd could not map, as recorded by the last runs.
+func (s *Store) UsersAt(ctx context.Context, dnKeys, ids []string) (users map[string]identity.Linked, skipped map[string]bool, err error) {
+	// Two arms, each on its own index; a user both name comes once.
+	users, err = s.queryUsers(ctx, len(dnKeys)+len(ids), `SELECT `+userColumns+` FROM users WHERE dn_key = ANY($1)
+		UNION ALL
+		SELECT `+userColumns+` FROM users WHERE ldap_id = ANY($2)`, dnKeys, ids)
 	if err != nil {
 		return nil, nil, err
 	}
-	ids := make([]string, 0, len(users))
+	ids = make([]string, 0, len(users))
 	for id := range users {
 		ids = append(ids, id)
 	}

@@ -81,8 +81,8 @@ func TestGroupEntries(t *testing.T) {
 	}
 }
 
-// Users are found by DN in the form group members are matched in, with
-// those whose entry is skipped told apart.
+// Users are found by DN in the form group members are matched in, or by
+// id, each once, with those whose entry is skipped told apart.
 func TestUsersAt(t *testing.T) {
 	s := newStore(t)
 	ctx := testContext(t)
@@ -94,9 +94,20 @@ func TestUsersAt(t *testing.T) {
 	if _, err := s.RecordSkips(ctx, run.ID, run.StartedAt, []identity.Skipped{{DN: "uid=bob,ou=people,dc=corp", ID: "u2", Reason: "bad"}}, false); err != nil {
 		t.Fatal(err)
 	}
-	users, skipped, err := s.UsersAt(ctx, []string{identity.NormalizeDN("uid=ann,ou=people,dc=corp"), "uid=bob,ou=people,dc=corp", "uid=nobody,dc=corp"})
+	users, skipped, err := s.UsersAt(ctx, []string{identity.NormalizeDN("uid=ann,ou=people,dc=corp"), "uid=nobody,dc=corp"}, []string{"u2", "u1"})
 	if err != nil || len(users) != 2 || users["u1"].UserName != "ann@corp" || !skipped["u2"] || skipped["u1"] {
 		t.Errorf("UsersAt: %v, skipped %v, %v", users, skipped, err)
+	}
+	// A moved entry is found at its new DN only.
+	if err := s.SetUserDNs(ctx, map[string]string{"u1": "uid=Ann,ou=Moved,dc=corp"}); err != nil {
+		t.Fatal(err)
+	}
+	if users, _, _ := s.UsersAt(ctx, []string{"uid=ann,ou=people,dc=corp"}, nil); len(users) != 0 {
+		t.Errorf("found at the old DN: %v", users)
+	}
+	users, _, _ = s.UsersAt(ctx, []string{"uid=ann,ou=moved,dc=corp"}, nil)
+	if u := users["u1"]; u.DN != "uid=Ann,ou=Moved,dc=corp" || u.UserName != "ann@corp" {
+		t.Errorf("after the move: %+v", users)
 	}
 }
 
@@ -129,7 +140,7 @@ func TestMigrationFillsDNKeys(t *testing.T) {
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	users, _, err := s.UsersAt(ctx, []string{"uid=ann,ou=people,dc=corp"})
+	users, _, err := s.UsersAt(ctx, []string{"uid=ann,ou=people,dc=corp"}, nil)
 	if err != nil || len(users) != 1 {
 		t.Errorf("the user stored before the migration is not found by DN: %v %v", users, err)
 	}

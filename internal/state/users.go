@@ -188,6 +188,30 @@ func upsertUser(ctx context.Context, tx pgx.Tx, l identity.Linked) error {
 	return nil
 }
 
+// SetUserDNs records the DNs the directory now gives linked users, by
+// directory id: an entry moved or renamed changes nothing syncd sends, so no
+// write to Omni records it, but group members are matched by DN.
+func (s *Store) SetUserDNs(ctx context.Context, dns map[string]string) error {
+	if len(dns) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(dns))
+	vals := make([]string, 0, len(dns))
+	keys := make([]string, 0, len(dns))
+	for id, dn := range dns {
+		ids, vals, keys = append(ids, id), append(vals, dn), append(keys, dnKey(dn))
+	}
+	ctx, cancel := withTimeout(ctx, bulkTimeout)
+	defer cancel()
+	_, err := s.pool.Exec(ctx, `
+		UPDATE users SET pushed = jsonb_set(pushed, '{dn}', to_jsonb(v.dn)), dn_key = v.k, updated_at = now()
+		FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, dn, k) WHERE ldap_id = v.id`, ids, vals, keys)
+	if err != nil {
+		return fmt.Errorf("record moved users: %w", err)
+	}
+	return nil
+}
+
 // MissingMark sets how long a linked user has been missing from the
 // directory. A zero FirstMissingAt clears the mark.
 type MissingMark struct {

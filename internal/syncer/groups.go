@@ -51,26 +51,26 @@ func (r *run) planGroups(ctx context.Context, read diff.GroupRead, d diff.Decisi
 	if !read.Enabled {
 		return diff.GroupPlan{}, nil
 	}
-	known, lastGood, err := r.loadKnownGroups(ctx, read)
-	if err != nil {
-		return diff.GroupPlan{}, err
-	}
-	r.knownGroups = known
 	leaving := map[string]bool{}
 	for _, op := range d.Plan.Deprovision {
 		leaving[op.User.ID] = true
 	}
-	s := r.opts.Policy
-	p := diff.PlanGroups(diff.GroupInput{
-		Read:     read,
-		Known:    known,
-		LastGood: lastGood,
-		Members:  diff.NewMembers(d.Users, d.Skipped, r.known),
-		Leaving:  leaving,
-		Now:      r.now,
+	in := diff.GroupInput{
+		Read:    read,
+		Members: diff.NewMembers(d.Users, d.Skipped, r.known),
+		Leaving: leaving,
+		Now:     r.now,
 		// A user read that tripped a guard says nothing about who left.
 		UsersUntrusted: len(d.Trips) > 0 || r.rep.Incomplete != "",
-	}, diff.GroupPolicy{
+	}
+	var err error
+	in.Known, in.LastGood, err = r.loadKnownGroups(ctx, &in)
+	if err != nil {
+		return diff.GroupPlan{}, err
+	}
+	r.knownGroups = in.Known
+	s := r.opts.Policy
+	p := diff.PlanGroups(in, diff.GroupPolicy{
 		DeprovisionAfter:     s.DeprovisionAfter,
 		DeprovisionAfterRuns: s.DeprovisionAfterRuns,
 		MinSourceFraction:    s.MinSourceFraction,
@@ -85,11 +85,23 @@ func (r *run) planGroups(ctx context.Context, read diff.GroupRead, d diff.Decisi
 	return p, nil
 }
 
-func (r *run) loadKnownGroups(ctx context.Context, read diff.GroupRead) (map[string]identity.LinkedGroup, int, error) {
+// loadKnownGroups loads the linked groups the run plans for, with the last
+// good group read's count (-1 if none): every one, or in an incremental run
+// those its changes name (see partialGroupInput, which fills the rest of
+// in).
+func (r *run) loadKnownGroups(ctx context.Context, in *diff.GroupInput) (map[string]identity.LinkedGroup, int, error) {
 	if r.fromOmni {
-		return r.groupsFromOmni(ctx, read)
+		return r.groupsFromOmni(ctx, in.Read)
 	}
-	known, err := r.store.LoadGroups(ctx)
+	var (
+		known map[string]identity.LinkedGroup
+		err   error
+	)
+	if r.gsync != nil && !r.gsync.full {
+		known, err = r.partialGroupInput(ctx, in)
+	} else {
+		known, err = r.store.LoadGroups(ctx)
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("load groups: %w", err)
 	}
@@ -310,6 +322,13 @@ func (r *run) adoptable(ctx context.Context, g identity.Group) (sink.Group, bool
 			return sink.Group{}, false
 		}
 	}
+	if r.gsync != nil && !r.gsync.full {
+		// An incremental run loaded only some linked groups: ask the
+		// state. Unsure is linked: no adoption on a guess.
+		if other, err := r.store.GroupLinkedTo(ctx, og.ID, g.ID); err != nil || other != "" {
+			return sink.Group{}, false
+		}
+	}
 	return og, true
 }
 
@@ -445,7 +464,7 @@ func (r *run) settleGroup(ctx context.Context, op state.Op) error {
 		og, found := byName[strings.ToLower(op.UserName)]
 		var other string
 		if err == nil && found {
-			other, err = r.groupLinkedTo(ctx, og.ID, op.LDAPID)
+			other, err = r.store.GroupLinkedTo(ctx, og.ID, op.LDAPID)
 		}
 		origin := identity.OriginCreated
 		if op.Kind == state.OpGroupAdopt {
@@ -478,19 +497,4 @@ func (r *run) settleGroup(ctx context.Context, op state.Op) error {
 		return ctx.Err()
 	}
 	return nil
-}
-
-// groupLinkedTo returns the directory group other than self linked to the
-// Omni group scimID, or "".
-func (r *run) groupLinkedTo(ctx context.Context, scimID, self string) (string, error) {
-	known, err := r.store.LoadGroups(ctx)
-	if err != nil {
-		return "", err
-	}
-	for id, g := range known {
-		if g.SCIMID == scimID && id != self && g.Status == identity.GroupActive {
-			return id, nil
-		}
-	}
-	return "", nil
 }

@@ -30,10 +30,11 @@ const cursorName = "users"
 type read struct {
 	res *source.Result
 	// partial: res holds only what changed; deleted are the ids gone,
-	// unscoped when they may name objects never in scope.
-	partial  bool
-	deleted  map[string]bool
-	unscoped bool
+	// which may name objects never in scope; uncounted, when the count
+	// has yet to lose the linked users among them.
+	partial   bool
+	deleted   map[string]bool
+	uncounted bool
 	// count is the users in scope: counted by a full read, carried forward
 	// by an incremental one.
 	count int
@@ -51,13 +52,17 @@ type readPlan struct {
 	mech, why   string
 	cur         state.Cursor
 	incremental bool
+	// groups reads the groups with mech, from gcur when incremental; nil
+	// when groups are off or read in full every run.
+	groups GroupChangeSource
+	gcur   state.Cursor
 }
 
 // planRead decides how to read the users: only what changed when an
-// incremental mechanism is on, a cursor is stored and fresh, group sync is
-// off (its members need every user), and no full read was asked for; in
-// full otherwise. Knowing it before the read lets a full run load its state
-// while the directory is read.
+// incremental mechanism is on, a cursor is stored and fresh, the groups (if
+// synced) can be read as they change too, and no full read was asked for;
+// in full otherwise. Knowing it before the read lets a full run load its
+// state while the directory is read.
 func (r *run) planRead(ctx context.Context, groupsOn bool) (readPlan, error) {
 	is, ok := r.source.(IncrementalSource)
 	if !ok || r.fromOmni || r.opts.DryRun && r.store == nil {
@@ -69,22 +74,41 @@ func (r *run) planRead(ctx context.Context, groupsOn bool) (readPlan, error) {
 	}
 	p := readPlan{is: is, mech: mech}
 	if groupsOn {
-		p.mech, p.why = "", "group sync needs every user"
-		return p, nil
+		gs, ok := r.source.(GroupChangeSource)
+		if !ok {
+			p.mech, p.why = "", "group sync needs every user"
+			return p, nil
+		}
+		if why := gs.GroupChangesProblem(mech); why != "" {
+			p.mech, p.why = "", "groups are read in full ("+why+"), and their members need every user"
+			return p, nil
+		}
+		p.groups = gs
 	}
 	cur, have, err := r.store.LoadCursor(ctx, cursorName)
 	if err != nil {
 		return readPlan{}, err
+	}
+	var (
+		gcur  state.Cursor
+		ghave bool
+	)
+	if p.groups != nil {
+		if gcur, ghave, err = r.store.LoadCursor(ctx, groupCursorName); err != nil {
+			return readPlan{}, err
+		}
 	}
 	switch {
 	case r.opts.FullRead:
 		p.why = "a full read was asked for"
 	case !have || cur.Mechanism != mech:
 		p.why = "no position stored for " + mech
+	case p.groups != nil && (!ghave || gcur.Mechanism != mech):
+		p.why = "no position stored for the groups with " + mech
 	case r.now.Sub(cur.FullReadAt) >= r.opts.FullReadEvery:
 		p.why = fmt.Sprintf("the last full read is older than ldap.fullReadEvery (%s)", r.opts.FullReadEvery)
 	default:
-		p.cur, p.incremental = cur, true
+		p.cur, p.gcur, p.incremental = cur, gcur, true
 	}
 	return p, nil
 }
@@ -153,15 +177,16 @@ func (r *run) incremental(ctx context.Context, mech string, cur state.Cursor, de
 	for _, id := range delta.Deleted {
 		deleted[id] = true
 	}
-	// The count the guards judge, never above what a full read would
-	// count: the last full read's, less every entry the server reports
-	// deleted, whatever its state (a disabled or deprovisioned user was
-	// counted too). Entries added since count from the next full read, as
-	// an incremental read cannot tell a new entry from one it never linked.
+	// The count the guards judge: the last full read's, less every linked
+	// user reported deleted, whatever its state (a disabled or
+	// deprovisioned user was counted too); see loadPartial. Not every id
+	// reported deleted was in scope: Active Directory's tombstones are of
+	// any object, and syncprov names the entries under the base DN that
+	// changed and do not match the filter (groups, say) as deleted. Entries
+	// added since count from the next full read, as an incremental read
+	// cannot tell a new entry from one it never linked.
 	count := cur.SourceCount
-	if !delta.DeletedUnscoped {
-		count -= len(delta.Deleted) // tombstones: see loadPartial
-	}
+	uncounted := !delta.PresentPhase
 	if delta.PresentPhase {
 		present := make(map[string]bool, len(delta.Present)+len(delta.Users))
 		for _, id := range delta.Present {
@@ -190,7 +215,7 @@ func (r *run) incremental(ctx context.Context, mech string, cur state.Cursor, de
 	res := &source.Result{Users: delta.Users, Skipped: delta.Skipped, Entries: delta.Entries}
 	next := cur
 	next.Cookie = cookie
-	return &read{res: res, partial: true, deleted: deleted, unscoped: delta.DeletedUnscoped, cursor: &next, count: max(count, 0)}, nil
+	return &read{res: res, partial: true, deleted: deleted, uncounted: uncounted, cursor: &next, count: max(count, 0)}, nil
 }
 
 // loadPartial loads the users an incremental read concerns, and puts the
@@ -223,9 +248,9 @@ func (r *run) loadPartial(ctx context.Context, rd *read) (known, holders map[str
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("load state: %w", err)
 	}
-	if rd.unscoped {
-		// Tombstones of any object: only the linked users among them,
-		// whatever their state, were counted in scope.
+	if rd.uncounted {
+		// Only the linked users among the ids deleted, whatever their
+		// state, were counted in scope.
 		for id := range rd.deleted {
 			if _, ok := known[id]; ok {
 				rd.count--

@@ -6,7 +6,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/syncd-dev/syncd/internal/diff"
-	"github.com/syncd-dev/syncd/internal/identity"
 	"github.com/syncd-dev/syncd/internal/source"
 )
 
@@ -124,22 +123,15 @@ func (m *Metrics) observeSkipped() {
 	m.Runs.WithLabelValues(string(OutcomeSkipped)).Inc()
 }
 
-// observeGroups sets the group gauges from the groups read and the linked
-// groups after the run's writes.
-func (m *Metrics) observeGroups(inScope int, known map[string]identity.LinkedGroup) {
+// observeGroups sets the group gauges from the groups in scope and the
+// linked groups and their managed memberships after the run's writes.
+func (m *Metrics) observeGroups(inScope, managed, memberships int) {
 	if m == nil {
 		return
 	}
-	managed, members := 0, 0
-	for _, g := range known {
-		if g.Status == identity.GroupActive {
-			managed++
-			members += len(g.Members)
-		}
-	}
 	m.GroupsInScope.Set(float64(inScope))
 	m.ManagedGroups.Set(float64(managed))
-	m.Memberships.Set(float64(members))
+	m.Memberships.Set(float64(memberships))
 }
 
 func (m *Metrics) observeKeyRefused() {

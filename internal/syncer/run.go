@@ -15,6 +15,7 @@ import (
 	"github.com/syncd-dev/syncd/internal/diff"
 	"github.com/syncd-dev/syncd/internal/identity"
 	"github.com/syncd-dev/syncd/internal/sink"
+	"github.com/syncd-dev/syncd/internal/source"
 	"github.com/syncd-dev/syncd/internal/state"
 )
 
@@ -63,6 +64,9 @@ type run struct {
 	// userTrips and groupTrips: a guard held the users' or the groups'
 	// deprovisions back, so this run's read is no baseline.
 	userTrips, groupTrips bool
+	// gsync is the read of the groups through the incremental mechanism,
+	// nil when they were read otherwise.
+	gsync *groupSync
 	// lock is the run lock, checked before every write.
 	lock *state.Lock
 	// read is the run's directory read; its cursor is saved when the run
@@ -100,6 +104,26 @@ func (r *run) do(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The groups' changes first: a directory that cannot say what changed
+	// in them makes the whole run a full one.
+	var (
+		gdelta  *source.Delta
+		gcookie []byte
+		gfailed string
+	)
+	if rp.incremental && rp.groups != nil {
+		gdelta, gcookie, err = rp.groups.ReadGroupChanges(ctx, rp.mech, rp.gcur.Cookie)
+		switch {
+		case err != nil:
+			r.log.Error().Err(err).Msg("read directory group changes; no member is removed and no group deleted this run")
+			gfailed = "group read failed: " + err.Error()
+		case gdelta.FullReadNeeded:
+			r.log.Info().Str("mechanism", rp.mech).Msg("the directory cannot say what changed in the groups; reading in full")
+			rp.incremental, rp.why = false, "the directory asked for a full read of the groups"
+		case gdelta.Incomplete != "":
+			gfailed = "group changes incomplete: " + gdelta.Incomplete
+		}
+	}
 	// The last good run's count: the baseline of the guards, and the size
 	// a full read can expect.
 	lastGood := -1
@@ -129,9 +153,15 @@ func (r *run) do(ctx context.Context) error {
 	r.sourceRead = true
 	r.rep.Entries, r.rep.Incomplete, r.rep.Incremental = res.Entries, res.Incomplete, rd.partial
 	r.metrics.observeSource(res)
-	groupRead := r.readGroups(ctx)
-	r.rep.GroupsEnabled, r.rep.GroupSkipped = groupRead.Enabled, groupRead.Skipped
-	r.groupRead = groupRead
+	var groupRead diff.GroupRead
+	switch {
+	case gfailed != "":
+		groupRead = diff.GroupRead{Enabled: true, Incomplete: gfailed}
+	case rp.groups != nil && !rd.partial:
+		groupRead = r.readAllGroups(ctx, rp.groups, rp.mech)
+	case rp.groups == nil:
+		groupRead = r.readGroups(ctx)
+	}
 
 	var (
 		known, holders map[string]identity.Linked
@@ -152,6 +182,16 @@ func (r *run) do(ctx context.Context) error {
 		return err
 	}
 	r.known = known
+	if rd.partial && rp.groups != nil && gfailed == "" {
+		// What the changes can alter in the groups, once the users they
+		// name are loaded.
+		if groupRead, err = r.readChangedGroups(ctx, rp.groups, rd, gdelta, rp.gcur, gcookie); err != nil {
+			return err
+		}
+	}
+	r.rep.GroupsEnabled, r.rep.GroupSkipped = groupRead.Enabled, groupRead.Skipped
+	r.rep.GroupsIncremental = r.gsync != nil && !r.gsync.full
+	r.groupRead = groupRead
 	refused, err := r.loadRefused(ctx)
 	if err != nil {
 		return err
@@ -252,8 +292,8 @@ func (r *run) do(ctx context.Context) error {
 		return fmt.Errorf("record missing groups: %w", err)
 	}
 	if groupRead.Enabled && !r.opts.DryRun && r.metrics != nil {
-		if known, err := r.store.LoadGroups(ctx); err == nil {
-			r.metrics.observeGroups(len(groupRead.Groups), known)
+		if groups, memberships, err := r.store.GroupCounts(ctx); err == nil {
+			r.metrics.observeGroups(r.groupCount(), groups, memberships)
 		}
 	}
 	if err := r.lock.Alive(context.WithoutCancel(ctx)); err != nil {
@@ -261,6 +301,9 @@ func (r *run) do(ctx context.Context) error {
 	}
 	if err := r.store.SetMissing(ctx, missingMarks(plan.Marks)); err != nil {
 		return fmt.Errorf("record missing users: %w", err)
+	}
+	if err := r.store.SetUserDNs(ctx, r.moved(d.Users)); err != nil {
+		return err
 	}
 
 	var problems []error
@@ -303,6 +346,19 @@ func (r *run) failedCount() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.rep.Counts.Failed
+}
+
+// moved returns the new DNs of the linked users whose entries moved.
+func (r *run) moved(users []identity.User) map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	dns := map[string]string{}
+	for _, u := range users {
+		if k, ok := r.known[u.ID]; ok && k.DN != u.DN {
+			dns[u.ID] = u.DN
+		}
+	}
+	return dns
 }
 
 // deprovisioned lists the users this run deprovisioned.

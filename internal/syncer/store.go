@@ -36,6 +36,12 @@ type stateReader interface {
 	LinkedTo(ctx context.Context, scimID string) (string, bool, error)
 	ActiveUserIDs(ctx context.Context) ([]string, error)
 	CountSkipped(ctx context.Context) (int, error)
+	GroupEntries(ctx context.Context, by state.GroupEntryKey, keys []string) (map[string]identity.GroupEntry, error)
+	GroupEntryIDs(ctx context.Context) ([]string, error)
+	UsersAt(ctx context.Context, dnKeys, ids []string) (map[string]identity.Linked, map[string]bool, error)
+	LoadChangedGroups(ctx context.Context, ids []string) (map[string]identity.LinkedGroup, error)
+	GroupCounts(ctx context.Context) (groups, memberships int, err error)
+	GroupLinkedTo(ctx context.Context, scimID, self string) (string, error)
 }
 
 // journal records each write before it is sent and completes it, with the
@@ -65,6 +71,8 @@ type marker interface {
 	SetGroupMissing(ctx context.Context, marks []state.MissingMark) error
 	DropMemberships(ctx context.Context, userIDs []string) error
 	SaveCursor(ctx context.Context, c state.Cursor) error
+	SaveGroupEntries(ctx context.Context, full bool, entries []identity.GroupEntry, deleted []string) error
+	SetUserDNs(ctx context.Context, dns map[string]string) error
 }
 
 var _ Store = (*state.Store)(nil)
@@ -166,7 +174,52 @@ func (d *dryStore) LinkedTo(ctx context.Context, scimID string) (string, bool, e
 	return d.Store.LinkedTo(ctx, scimID)
 }
 
+func (d *dryStore) GroupEntries(ctx context.Context, by state.GroupEntryKey, keys []string) (map[string]identity.GroupEntry, error) {
+	if d.empty {
+		return map[string]identity.GroupEntry{}, nil
+	}
+	return d.Store.GroupEntries(ctx, by, keys)
+}
+
+func (d *dryStore) GroupEntryIDs(ctx context.Context) ([]string, error) {
+	if d.empty {
+		return nil, nil
+	}
+	return d.Store.GroupEntryIDs(ctx)
+}
+
+func (d *dryStore) UsersAt(ctx context.Context, dnKeys, ids []string) (map[string]identity.Linked, map[string]bool, error) {
+	if d.empty {
+		return map[string]identity.Linked{}, map[string]bool{}, nil
+	}
+	return d.Store.UsersAt(ctx, dnKeys, ids)
+}
+
+func (d *dryStore) LoadChangedGroups(ctx context.Context, ids []string) (map[string]identity.LinkedGroup, error) {
+	if d.empty {
+		return map[string]identity.LinkedGroup{}, nil
+	}
+	return d.Store.LoadChangedGroups(ctx, ids)
+}
+
+func (d *dryStore) GroupCounts(ctx context.Context) (int, int, error) {
+	if d.empty {
+		return 0, 0, nil
+	}
+	return d.Store.GroupCounts(ctx)
+}
+
+func (d *dryStore) GroupLinkedTo(ctx context.Context, scimID, self string) (string, error) {
+	if d.empty {
+		return "", nil
+	}
+	return d.Store.GroupLinkedTo(ctx, scimID, self)
+}
+
 func (d *dryStore) SaveCursor(context.Context, state.Cursor) error { return nil }
+func (d *dryStore) SaveGroupEntries(context.Context, bool, []identity.GroupEntry, []string) error {
+	return nil
+}
 
 func (d *dryStore) PendingOps(context.Context) ([]state.Op, error) { return nil, nil }
 func (d *dryStore) CompleteGroupOp(context.Context, state.Op, *identity.LinkedGroup, state.AuditEvent) error {
@@ -191,5 +244,6 @@ func (d *dryStore) RecordSkips(context.Context, int64, time.Time, []identity.Ski
 	return 0, nil
 }
 func (d *dryStore) SetMissing(context.Context, []state.MissingMark) error { return nil }
+func (d *dryStore) SetUserDNs(context.Context, map[string]string) error   { return nil }
 func (d *dryStore) HoldOp(context.Context, state.HeldOp) error            { return nil }
 func (d *dryStore) ReleaseHeldOps(context.Context, ...string) error       { return nil }

@@ -170,8 +170,10 @@ type Report struct {
 	// the group entries read and GroupSkipped those that could not be
 	// mapped.
 	GroupsEnabled bool
-	// Incremental says the run read only what changed since the last.
-	Incremental  bool
+	// Incremental says the run read only what changed since the last;
+	// GroupsIncremental, the same of the groups.
+	Incremental       bool
+	GroupsIncremental bool
 	Groups       diff.GroupPlan
 	GroupEntries int
 	GroupSkipped []identity.Skipped
@@ -259,14 +261,10 @@ func (s *Syncer) Run(ctx context.Context) (*Report, error) {
 	defer lock.Release()
 	r.lock = lock
 	err = r.do(ctx)
-	if err == nil && ctx.Err() == nil && r.read != nil && r.read.cursor != nil {
+	if err == nil && ctx.Err() == nil {
 		// Only a run that held nothing back and failed nothing moves the
 		// position on: otherwise the next run reads the same changes again.
-		serr := r.lock.Alive(context.WithoutCancel(ctx))
-		if serr == nil {
-			serr = r.store.SaveCursor(context.WithoutCancel(ctx), *r.read.cursor)
-		}
-		if serr != nil {
+		if serr := r.savePosition(context.WithoutCancel(ctx)); serr != nil {
 			err = fmt.Errorf("save where the next read resumes: %w", serr)
 		}
 	}
@@ -312,8 +310,8 @@ func (r *run) finish(ctx context.Context, err error) {
 		// trip once and pass the run after.
 		run.SourceComplete = r.sourceRead && rep.Incomplete == "" && !rep.Incremental && !r.userTrips
 		run.SourceCount = rep.InScope
-		run.GroupSourceComplete = r.sourceRead && r.groupRead.Enabled && r.groupRead.Incomplete == "" && !r.groupTrips
-		run.GroupSourceCount = len(r.groupRead.Groups)
+		run.GroupSourceComplete = r.sourceRead && r.groupRead.Enabled && r.groupRead.Incomplete == "" && !r.groupTrips && !rep.GroupsIncremental
+		run.GroupSourceCount = r.groupCount()
 		run.Created = rep.Counts.Created + rep.Counts.Adopted
 		run.Updated = rep.Counts.Updated
 		run.Reactivated = rep.Counts.Reactivated
