@@ -174,9 +174,9 @@ type Report struct {
 	// GroupsIncremental, the same of the groups.
 	Incremental       bool
 	GroupsIncremental bool
-	Groups       diff.GroupPlan
-	GroupEntries int
-	GroupSkipped []identity.Skipped
+	Groups            diff.GroupPlan
+	GroupEntries      int
+	GroupSkipped      []identity.Skipped
 	// memberName names a user by userName for the report's group lines.
 	memberName func(id string) string
 	Results    []OpResult
