@@ -48,11 +48,15 @@ func check(ctx context.Context, cfg *config.Config, stdout io.Writer, log zerolo
 			switch {
 			case mech == "":
 				fmt.Fprintf(stdout, "-    %-8s full reads every run: %s\n", "changes", why)
-			case src.GroupsEnabled():
-				fmt.Fprintf(stdout, "-    %-8s full reads every run: %s would serve, but group sync needs every user\n", "changes", mech)
+			case src.GroupsEnabled() && src.GroupChangesProblem(mech) != "":
+				fmt.Fprintf(stdout, "-    %-8s full reads every run: %s would serve the users, but %s, and group members need every user\n", "changes", mech, src.GroupChangesProblem(mech))
 			default:
 				incremental = true
-				fmt.Fprintf(stdout, "ok   %-8s %s reads only what changed (%s); a full read at least every %s\n", "changes", mech, why, cfg.LDAP.FullReadEvery.D())
+				what := "users"
+				if src.GroupsEnabled() {
+					what = "users and groups"
+				}
+				fmt.Fprintf(stdout, "ok   %-8s %s reads only the %s that changed (%s); a full read at least every %s\n", "changes", mech, what, why, cfg.LDAP.FullReadEvery.D())
 			}
 		}
 	} else {

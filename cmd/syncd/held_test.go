@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -19,7 +20,7 @@ func TestCheckShowsHeldOperations(t *testing.T) {
 	if code != exitOK || strings.Contains(out, "held") {
 		t.Fatalf("check before anything is held: exit %d\n%s", code, out)
 	}
-	if !strings.Contains(out, "ok   changes  syncrepl reads only what changed") {
+	if !strings.Contains(out, "ok   changes  syncrepl reads only the users that changed") {
 		t.Errorf("check does not say how changes are read:\n%s", out)
 	}
 	if !strings.Contains(out, "WARN protect  safety.protectedUsers is empty") {
@@ -72,5 +73,27 @@ func TestCommandFlags(t *testing.T) {
 		if c.says != "" && !strings.Contains(errOut, c.says) {
 			t.Errorf("syncd %v: %q does not say %q", c.args, errOut, c.says)
 		}
+	}
+}
+
+// syncd check says whether groups too are read only as they change, and
+// why not when they are not.
+func TestCheckSaysHowGroupsAreRead(t *testing.T) {
+	w := newWorldWithGroups(t, true, 5, 2)
+	code, out, _ := w.syncd(t, "check")
+	if code != exitOK || !strings.Contains(out, "ok   changes  syncrepl reads only the users and groups that changed") {
+		t.Errorf("check with groups: exit %d\n%s", code, out)
+	}
+	b, err := os.ReadFile(w.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(b), "groups:\n", "groups:\n    memberAttribute: memberUid\n", 1)
+	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = w.syncd(t, "check")
+	if code != exitOK || !strings.Contains(out, "full reads every run: syncrepl would serve the users, but ldap.groups.memberAttribute is memberUid") {
+		t.Errorf("check with memberUid groups: exit %d\n%s", code, out)
 	}
 }

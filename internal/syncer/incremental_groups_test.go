@@ -9,6 +9,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/syncd-dev/syncd/internal/testsupport/dirgen"
+	"github.com/syncd-dev/syncd/internal/testsupport/omnitest"
 )
 
 // groupStep is one change to the directory that an incremental run must
@@ -130,7 +131,7 @@ func incrementalGroups(t *testing.T, sessionlog int) {
 // outsider returns a plain user in none of gs.
 func (e *env) outsider(gs ...dirgen.Group) dirgen.User {
 	e.t.Helper()
-	for _, u := range e.plain(30) {
+	for _, u := range e.plain(10) {
 		if !slices.ContainsFunc(gs, func(g dirgen.Group) bool {
 			return slices.ContainsFunc(e.dir.ExpectedMembers(g, true), func(dn string) bool { return strings.EqualFold(dn, u.DN) })
 		}) {
@@ -159,5 +160,29 @@ func (e *env) addOU(dn string) {
 	a.Attribute("ou", []string{strings.TrimPrefix(strings.SplitN(dn, ",", 2)[0], "ou=")})
 	if err := e.conn().Add(a); err != nil {
 		e.t.Fatalf("add %s: %v", dn, err)
+	}
+}
+
+// A run whose group write fails keeps both positions: the next run reads
+// the same changes again and makes the write.
+func TestIncrementalGroupWriteThatFailsIsMadeAgain(t *testing.T) {
+	e := newEnv(t, envOptions{users: 20, groups: 3, syncGroups: true, before: func(e *env) { e.cfg.LDAP.Incremental = "syncrepl" }})
+	e.mustRun()
+	g := e.dir.Groups[0]
+	outsider := e.outsider(g)
+	e.modify(g.DN, func(m *ldap.ModifyRequest) { m.Add("member", []string{outsider.DN}) })
+	e.omni.SetFaults(omnitest.Faults{Seed: 1, Methods: []string{"PATCH"}, ErrorRate: 1})
+	if rep, _, err := e.run(false); err == nil || !rep.GroupsIncremental {
+		t.Fatalf("the run with Omni failing: %v, groups incremental %t", err, rep.GroupsIncremental)
+	}
+	e.omni.SetFaults(omnitest.Faults{})
+	rep, _ := e.mustRun()
+	og, _ := e.omniGroup(g.Name)
+	want := e.activeOmni()[e.dir.ExpectedEmail(outsider)].ID
+	if !rep.GroupsIncremental || !slices.Contains(og.Members, want) {
+		t.Errorf("the change read again: groups incremental %t, member added %t", rep.GroupsIncremental, slices.Contains(og.Members, want))
+	}
+	if _, n := e.mustRun(); n != 0 {
+		t.Errorf("a run after it sent %d requests", n)
 	}
 }
