@@ -29,6 +29,7 @@ const childFlag = "child"
 // childArgs is what the parent tells a child. The secrets come in the
 // environment, as they would for cmd/syncd.
 type childArgs struct {
+	// Config is the configuration file; the parent's default when empty.
 	Config string
 	// PerMinute replaces scim.requestsPerMinute when not zero (negative:
 	// no limit).
@@ -59,6 +60,10 @@ type childReport struct {
 	// the deprovisions it planned.
 	Incremental  bool `json:"incremental"`
 	Deprovisions int  `json:"deprovisions"`
+	// GroupsIncremental says the run read only the groups' changes;
+	// GroupChanges that it planned group writes.
+	GroupsIncremental bool `json:"groupsIncremental"`
+	GroupChanges      bool `json:"groupChanges"`
 	// PeakRSS is the child's own resident high-water mark (VmHWM), in
 	// bytes. The rusage the parent gets from wait4 is not: os/exec starts
 	// the child with vfork, and Linux carries the parent's high-water mark
@@ -133,7 +138,8 @@ func runChild(a childArgs) error {
 			}
 			return childReport{Entries: rep.Entries, InScope: rep.InScope,
 				Unchanged: rep.Plan.Unchanged, Changes: rep.Plan.Changes(), Counts: rep.Counts,
-				Incremental: rep.Incremental, Deprovisions: len(rep.Plan.Deprovision)}, nil
+				Incremental: rep.Incremental, Deprovisions: len(rep.Plan.Deprovision),
+				GroupsIncremental: rep.GroupsIncremental, GroupChanges: rep.Groups.Changes()}, nil
 		}
 	}
 	if a.CPUProfile != "" {

@@ -8,6 +8,9 @@
 //     the directory read alone (source.Read) next to the same floor;
 //   - the initial provisioning with no rate budget: operations per second
 //     and syncd's CPU time per operation;
+//   - with group sync on (a group per 50 users, some nested): the run that
+//     creates the groups, no-change runs reading users and groups in full
+//     and only their changes, and a run after 1% of the groups changed;
 //   - how time and memory grow from the smallest size to the largest.
 //
 // Every sync runs in a child process (this binary re-executed with -child),
@@ -177,6 +180,9 @@ func benchSize(ctx context.Context, pg *pgtest.Server, users, runs int, profileD
 			return sr, err
 		}
 		sr.Incremental = inc
+		if sr.Groups, err = groupRuns(ctx, w, runs, nc.FloorSeconds); err != nil {
+			return sr, err
+		}
 	}
 	progress("%d users: no-change run %.3fs, read alone %.3fs, ldapsearch %.3fs (run %.2f×, read %.2f×), %d SCIM requests", users,
 		nc.WallSeconds, nc.ReadSeconds, nc.FloorSeconds, nc.Ratio, nc.ReadRatio, nc.SCIMRequests)

@@ -26,6 +26,7 @@ type sizeResult struct {
 	NoChange    noChangeResult    `json:"noChange"`
 	Incremental incrementalResult `json:"incremental"`
 	Provision   provisionResult   `json:"provision"`
+	Groups      groupsResult      `json:"groups"`
 }
 
 // noChangeResult is the run of most ticks: a full read, nothing to do.
@@ -137,6 +138,18 @@ func (r *results) table() table {
 			{"deletions", func(s sizeResult) float64 { return float64(s.Incremental.Deleted) }, "%.0f", false},
 			{"deprovisions planned", func(s sizeResult) float64 { return float64(s.Incremental.DeprovisionsPlanned) }, "%.0f", false},
 			{"syncd run (s)", func(s sizeResult) float64 { return s.Incremental.DeletedSeconds }, "%.3f", true},
+		}},
+		{"with group sync (a group per 50 users)", []row{
+			{"groups", func(s sizeResult) float64 { return float64(s.Groups.Groups) }, "%.0f", false},
+			{"no-change run, full read (s)", func(s sizeResult) float64 { return s.Groups.FullSeconds }, "%.3f", true},
+			{"  peak RSS (MiB)", func(s sizeResult) float64 { return mib(s.Groups.FullPeakRSSBytes) }, "%.0f", true},
+			{"no-change run, incremental (s)", func(s sizeResult) float64 { return s.Groups.NoChangeSeconds }, "%.3f", true},
+			{"  ratio to users' full-read floor", func(s sizeResult) float64 { return s.Groups.NoChangeRatio }, "%.3f×", false},
+			{"  peak RSS (MiB)", func(s sizeResult) float64 { return mib(s.Groups.NoChangePeakRSSBytes) }, "%.0f", true},
+			{"  SCIM requests", func(s sizeResult) float64 { return float64(s.Groups.NoChangeRequests) }, "%.0f", false},
+			{"1% of groups changed: groups", func(s sizeResult) float64 { return float64(s.Groups.Changed) }, "%.0f", false},
+			{"  SCIM requests", func(s sizeResult) float64 { return float64(s.Groups.ChangedRequests) }, "%.0f", false},
+			{"  syncd run (s)", func(s sizeResult) float64 { return s.Groups.ChangedSeconds }, "%.3f", true},
 		}},
 		{"full read alone (source.Read)", []row{
 			{"read (s)", func(s sizeResult) float64 { return s.NoChange.ReadSeconds }, "%.3f", true},

@@ -44,7 +44,9 @@ type world struct {
 	omni    *omnitest.Server
 	http    *http.Server
 	cfgPath string
-	cfg     *config.Config
+	// groupsCfgPath is the configuration with group sync on.
+	groupsCfgPath string
+	cfg           *config.Config
 	env     []string
 	work    string
 }
@@ -54,12 +56,12 @@ type world struct {
 // database on pg.
 func newWorld(ctx context.Context, pg *pgtest.Server, users int) (*world, error) {
 	w := &world{users: users}
-	dir := dirgen.Generate(dirgen.Options{Seed: 7, Users: users, Shape: dirgen.OpenLDAP, Suffix: suffix})
+	dir := dirgen.Generate(dirgen.Options{Seed: 7, Users: users, Shape: dirgen.OpenLDAP, Suffix: suffix, Groups: max(users/groupSize, 3)})
 	w.dir = dir
 	var err error
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	if w.ldap, err = slapdtest.Start(sctx, slapdtest.Options{Suffix: suffix, LDIF: dir.LDIF(),
+	if w.ldap, err = slapdtest.Start(sctx, slapdtest.Options{Suffix: suffix, LDIF: dir.LDIF(), OnlineLDIF: dir.GroupsLDIF(),
 		// As recommended for syncrepl: deletes come as deletes, not as a
 		// present phase naming every entry.
 		SyncprovSessionlog: 100000}); err != nil {
@@ -100,6 +102,12 @@ func newWorld(ctx context.Context, pg *pgtest.Server, users int) (*world, error)
 	yaml := fmt.Sprintf(configTemplate, w.ldap.URL, w.ldap.RootDN, envBindPassword, dir.PeopleDN, scimURL, envSCIMToken, envDatabaseURL)
 	w.cfgPath = filepath.Join(w.work, "syncd.yaml")
 	if err := os.WriteFile(w.cfgPath, []byte(yaml), 0o600); err != nil {
+		return nil, err
+	}
+	// The same with group sync on, for the groups' rows.
+	groupsYAML := strings.Replace(yaml, "  omniAttributes:", fmt.Sprintf("  groups:\n    baseDNs: [%q]\n  omniAttributes:", dir.GroupsDN), 1)
+	w.groupsCfgPath = filepath.Join(w.work, "syncd-groups.yaml")
+	if err := os.WriteFile(w.groupsCfgPath, []byte(groupsYAML), 0o600); err != nil {
 		return nil, err
 	}
 	env := map[string]string{envBindPassword: w.ldap.RootPassword, envSCIMToken: token, envDatabaseURL: dbURL}
@@ -170,7 +178,11 @@ func (w *world) child(ctx context.Context, a childArgs) (childRun, error) {
 	if err != nil {
 		return childRun{}, err
 	}
-	args := []string{"-" + childFlag, "-config", w.cfgPath, "-per-minute", fmt.Sprint(a.PerMinute)}
+	cfg := w.cfgPath
+	if a.Config != "" {
+		cfg = a.Config
+	}
+	args := []string{"-" + childFlag, "-config", cfg, "-per-minute", fmt.Sprint(a.PerMinute)}
 	if a.ReadOnly {
 		args = append(args, "-read-only")
 	}
