@@ -47,8 +47,8 @@ type world struct {
 	// groupsCfgPath is the configuration with group sync on.
 	groupsCfgPath string
 	cfg           *config.Config
-	env     []string
-	work    string
+	env           []string
+	work          string
 }
 
 // newWorld generates users plain OpenLDAP-shaped users, loads them offline
