@@ -66,6 +66,8 @@ type Mark struct {
 	ID             string
 	FirstMissingAt time.Time
 	MissingRuns    int
+	// Reason is the absence's (ReasonMissing or ReasonDisabled).
+	Reason string
 }
 
 // Options tune a plan.
@@ -202,7 +204,12 @@ func Compute(desired []identity.User, known map[string]identity.Linked, opts Opt
 			p.Held = append(p.Held, Op{Kind: Deprovision, User: k.User, Known: &kk, Reason: ReasonMissing + "; " + opts.HoldMissing})
 			continue
 		}
-		p.absent(k, ReasonMissing, opts)
+		reason := ReasonMissing
+		if opts.Partial && !opts.Deleted[id] && k.MissingReason != "" {
+			// Not read again since it was found so.
+			reason = k.MissingReason
+		}
+		p.absent(k, reason, opts)
 	}
 	for _, ops := range [][]Op{p.Create, p.Update, p.Reactivate, p.Deprovision, p.Waiting, p.Held, p.Blocked} {
 		sortOps(ops)
@@ -236,7 +243,7 @@ func (p *Plan) absent(k identity.Linked, reason string, opts Options) {
 		op.Due = first.Add(opts.DeprovisionAfter)
 	}
 	p.Waiting = append(p.Waiting, op)
-	p.Marks = append(p.Marks, Mark{ID: k.ID, FirstMissingAt: first, MissingRuns: runs})
+	p.Marks = append(p.Marks, Mark{ID: k.ID, FirstMissingAt: first, MissingRuns: runs, Reason: reason})
 }
 
 // activeUserNames indexes the active linked users by userName: Omni holds

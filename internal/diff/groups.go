@@ -68,29 +68,6 @@ func NewMembers(users []identity.User, skipped []identity.Skipped, known map[str
 	return m
 }
 
-// AddUnchanged indexes, for a partial run, linked users its read did not
-// name: unchanged since the last read, they are read (and eligible when
-// their link is active) unless marked missing or skipped. The caller leaves
-// out the users the read names, deleted ones included.
-func (m Members) AddUnchanged(users map[string]identity.Linked, skipped map[string]bool) {
-	for id, k := range users {
-		if m.read[id] {
-			continue
-		}
-		if k.DN != "" {
-			if key := identity.NormalizeDN(k.DN); m.byDN[key] == "" {
-				m.byDN[key] = id
-			}
-		}
-		if k.FirstMissingAt.IsZero() && !skipped[id] {
-			m.read[id] = true
-			if k.Status == identity.StatusActive {
-				m.eligible[id] = true
-			}
-		}
-	}
-}
-
 // resolve returns the users a group names (every one resolved, and those
 // eligible) and the members that name no user.
 func (m Members) resolve(g identity.Group) (all, eligible []string, unresolved []string) {
@@ -238,13 +215,14 @@ func PlanGroups(in GroupInput, p GroupPolicy) GroupPlan {
 		if seen[id] || k.Status != identity.GroupActive {
 			continue
 		}
-		if in.Partial && !in.Deleted[id] && k.FirstMissingAt.IsZero() && k.MissingRuns == 0 {
+		why, skippedNow := present[id]
+		if in.Partial && !skippedNow && !in.Deleted[id] && k.FirstMissingAt.IsZero() && k.MissingRuns == 0 {
 			continue // unchanged since the last read
 		}
 		kk := k
 		op := GroupOp{Kind: Deprovision, Group: identity.Group{ID: k.ID, Name: k.Name}, Known: &kk, Reason: ReasonMissing}
-		switch why, ok := present[id]; {
-		case ok:
+		switch {
+		case skippedNow:
 			op.Reason = ReasonSkipped + ": " + why
 			plan.Held = append(plan.Held, op)
 		case !trust:

@@ -132,8 +132,10 @@ type Linked struct {
 	// FirstMissingAt is when a good run first did not find the user in scope
 	// (or found it disabled); zero while the user is present and enabled.
 	FirstMissingAt time.Time `json:"firstMissingAt,omitzero"`
-	// MissingRuns counts consecutive good runs that missed the user.
-	MissingRuns int `json:"missingRuns,omitempty"`
+	// MissingRuns counts consecutive good runs that missed the user;
+	// MissingReason says how (not in the directory, or disabled there).
+	MissingRuns   int    `json:"missingRuns,omitempty"`
+	MissingReason string `json:"missingReason,omitempty"`
 }
 
 // GroupStatus is the lifecycle of a group syncd has linked to Omni.

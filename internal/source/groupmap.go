@@ -89,14 +89,18 @@ func (m *GroupMapper) Map(e *ldap.Entry) GroupEntry {
 		return skip(r, detail)
 	}
 	ge.Group.DN = e.DN
+	// The id first, so that an entry skipped for its members is still
+	// known by it.
+	id, idReason, idDetail := readID(e, m.id, m.guid)
+	if idReason == "" {
+		ge.Group.ID = id
+	}
 	if r, detail := m.readMembers(e, &ge.Group); r != "" {
 		return skip(r, detail)
 	}
-	id, r, detail := readID(e, m.id, m.guid)
-	if r != "" {
-		return skip(r, detail)
+	if idReason != "" {
+		return skip(idReason, idDetail)
 	}
-	ge.Group.ID = id
 	name, _ := first(e, m.name)
 	name = strings.TrimSpace(name)
 	if r, detail := checkValue(m.name, name); r != "" {

@@ -109,7 +109,10 @@ func (d *Directory) groupSync() syncSearch {
 	q := d.groups.q
 	q.attrs = appendAttr(slices.Clone(q.attrs), syncreplIDAttribute)
 	base := d.groups.baseDNs[0]
-	return syncSearch{base: base, what: "groups", q: q, key: searchKey(base, q.scope, q.filter, q.attrs), groups: d.groups.mapper}
+	// Nesting changes what the kept entries mean: a cookie from before a
+	// change of it is not resumed from.
+	key := searchKey(base, q.scope, fmt.Sprintf("%s\x00nested=%t", q.filter, d.groups.nested), q.attrs)
+	return syncSearch{base: base, what: "groups", q: q, key: key, groups: d.groups.mapper}
 }
 
 // timeLimit is the server-side time limit of a search, in whole seconds.
@@ -263,6 +266,15 @@ func (r *refresh) handle(resp ldap.Response) {
 		default:
 			r.changed = append(r.changed, id)
 			r.add(e)
+			if n := len(r.mapped); r.groups != nil && r.mapped[n-1].Group.ID == "" && strings.EqualFold(r.groups.id, syncreplIDAttribute) {
+				// The entry's id as the server names it, when the
+				// entry could not show it.
+				ge := &r.mapped[n-1]
+				ge.Group.ID = id
+				if ge.Skip != nil && ge.Skip.ID == "" {
+					ge.Skip.ID = id
+				}
+			}
 		}
 		return
 	}

@@ -39,9 +39,11 @@ func (s *Store) LoadCursor(ctx context.Context, name string) (c Cursor, ok bool,
 // SaveCursor stores c; call it only once the run that consumed the changes
 // up to c has committed, so that a crash re-reads them.
 func (s *Store) SaveCursor(ctx context.Context, c Cursor) error {
-	ctx, cancel := withTimeout(ctx, queryTimeout)
-	defer cancel()
-	_, err := s.pool.Exec(ctx, `
+	return s.inTx(ctx, queryTimeout, func(tx pgx.Tx) error { return saveCursor(ctx, tx, c) })
+}
+
+func saveCursor(ctx context.Context, tx pgx.Tx, c Cursor) error {
+	_, err := tx.Exec(ctx, `
 		INSERT INTO read_cursors (name, mechanism, cookie, full_read_at, source_count)
 		VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (name) DO UPDATE SET mechanism = excluded.mechanism, cookie = excluded.cookie,

@@ -18,12 +18,12 @@ func dnKey(dn string) string {
 	return identity.NormalizeDN(dn)
 }
 
-// SaveGroupEntries records the group entries a read gave (see
+// saveGroupEntries records the group entries a read gave (see
 // directory_groups). A full read replaces what was kept; an incremental one
 // writes the entries it read and forgets the deleted ids. Member DNs are
 // kept normalized. An entry without an id cannot be matched again and is
 // not kept.
-func (s *Store) SaveGroupEntries(ctx context.Context, full bool, entries []identity.GroupEntry, deleted []string) error {
+func saveGroupEntries(ctx context.Context, tx pgx.Tx, full bool, entries []identity.GroupEntry, deleted []string) error {
 	ids := make([]string, 0, len(entries))
 	keys := make([]string, 0, len(entries))
 	names := make([]string, 0, len(entries))
@@ -49,33 +49,55 @@ func (s *Store) SaveGroupEntries(ctx context.Context, full bool, entries []ident
 		members, logins = append(members, textArray(dns)), append(logins, textArray(g.MemberLogins))
 		reasons, details = append(reasons, reason), append(details, detail)
 	}
-	return s.inTx(ctx, bulkTimeout, func(tx pgx.Tx) error {
-		var err error
-		if full {
-			_, err = tx.Exec(ctx, `DELETE FROM directory_groups`)
-		} else if len(deleted) > 0 {
-			_, err = tx.Exec(ctx, `DELETE FROM directory_groups WHERE ldap_id = ANY($1)`, deleted)
+	var err error
+	if full {
+		_, err = tx.Exec(ctx, `DELETE FROM directory_groups`)
+	} else if len(deleted) > 0 {
+		_, err = tx.Exec(ctx, `DELETE FROM directory_groups WHERE ldap_id = ANY($1)`, deleted)
+	}
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	// Arrays of arrays cannot be unnested into rows, so the member lists
+	// travel as array literals, one per row.
+	_, err = tx.Exec(ctx, `
+		INSERT INTO directory_groups (ldap_id, dn_key, name, name_key, member_dns, logins, skip_reason, skip_detail)
+		SELECT id, k, n, nk, m::text[], l::text[], r, d
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS v(id, k, n, nk, m, l, r, d)
+		ON CONFLICT (ldap_id) DO UPDATE SET dn_key = excluded.dn_key, name = excluded.name, name_key = excluded.name_key,
+			member_dns = excluded.member_dns, logins = excluded.logins, skip_reason = excluded.skip_reason, skip_detail = excluded.skip_detail`,
+		ids, keys, names, nameKeys, members, logins, reasons, details)
+	return err
+}
+
+// CountGroupEntries counts the groups a full read would find in scope
+// once the given entries replace the kept ones of their ids and the ids
+// deleted are gone: entries mapped, whose name no other mapped entry
+// shares (a shared name skips them all).
+func (s *Store) CountGroupEntries(ctx context.Context, entries []identity.GroupEntry, deleted []string) (int, error) {
+	// Never nil: NOT x = ANY(NULL) holds for no row.
+	gone := append([]string{}, deleted...)
+	var names []string
+	for _, e := range entries {
+		gone = append(gone, e.Group.ID)
+		if e.Skip == nil {
+			names = append(names, strings.ToLower(bound(e.Group.Name)))
 		}
-		if err != nil {
-			return fmt.Errorf("record group entries: %w", err)
-		}
-		if len(ids) == 0 {
-			return nil
-		}
-		// Arrays of arrays cannot be unnested into rows, so the member
-		// lists travel as array literals, one per row.
-		_, err = tx.Exec(ctx, `
-			INSERT INTO directory_groups (ldap_id, dn_key, name, name_key, member_dns, logins, skip_reason, skip_detail)
-			SELECT id, k, n, nk, m::text[], l::text[], r, d
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS v(id, k, n, nk, m, l, r, d)
-			ON CONFLICT (ldap_id) DO UPDATE SET dn_key = excluded.dn_key, name = excluded.name, name_key = excluded.name_key,
-				member_dns = excluded.member_dns, logins = excluded.logins, skip_reason = excluded.skip_reason, skip_detail = excluded.skip_detail`,
-			ids, keys, names, nameKeys, members, logins, reasons, details)
-		if err != nil {
-			return fmt.Errorf("record group entries: %w", err)
-		}
-		return nil
-	})
+	}
+	ctx, cancel := withTimeout(ctx, queryTimeout)
+	defer cancel()
+	var n int
+	err := s.pool.QueryRow(ctx, `
+		SELECT count(*) FROM (
+			SELECT name_key FROM (
+				SELECT name_key FROM directory_groups WHERE skip_reason = '' AND NOT ldap_id = ANY($1)
+				UNION ALL SELECT unnest($2::text[])
+			) AS a GROUP BY name_key HAVING count(*) = 1
+		) AS b`, gone, names).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count group entries: %w", err)
+	}
+	return n, nil
 }
 
 // textArray writes xs as a PostgreSQL array literal.
@@ -162,6 +184,24 @@ func (s *Store) GroupEntries(ctx context.Context, by GroupEntryKey, keys []strin
 	return out, nil
 }
 
+// SkippedGroupEntries lists the ids of the recorded group entries a full
+// read skips: those that could not be mapped, and those sharing a name.
+func (s *Store) SkippedGroupEntries(ctx context.Context) ([]string, error) {
+	ctx, cancel := withTimeout(ctx, queryTimeout)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `
+		SELECT ldap_id FROM directory_groups WHERE skip_reason <> ''
+			OR name_key IN (SELECT name_key FROM directory_groups WHERE skip_reason = '' GROUP BY name_key HAVING count(*) > 1)`)
+	if err != nil {
+		return nil, fmt.Errorf("list skipped group entries: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list skipped group entries: %w", err)
+	}
+	return ids, nil
+}
+
 // GroupEntryIDs lists the ids of every recorded group entry: after a
 // syncrepl present phase, the ones the server did not name are gone.
 func (s *Store) GroupEntryIDs(ctx context.Context) ([]string, error) {
@@ -178,37 +218,11 @@ func (s *Store) GroupEntryIDs(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// UsersAt returns the linked users whose DN is one of dnKeys (normalized)
-// or whose id is one of ids, and which of them have an entry the directory
-// gave but syncd could not map, as recorded by the last runs.
-func (s *Store) UsersAt(ctx context.Context, dnKeys, ids []string) (users map[string]identity.Linked, skipped map[string]bool, err error) {
+// LinkedAt returns the linked users, active or not, whose DN (as last
+// recorded) is one of dnKeys or whose id is one of ids.
+func (s *Store) LinkedAt(ctx context.Context, dnKeys, ids []string) (map[string]identity.Linked, error) {
 	// Two arms, each on its own index; a user both name comes once.
-	users, err = s.queryUsers(ctx, len(dnKeys)+len(ids), `SELECT `+userColumns+` FROM users WHERE dn_key = ANY($1)
+	return s.queryUsers(ctx, len(dnKeys)+len(ids), `SELECT `+userColumns+` FROM users WHERE dn_key = ANY($1)
 		UNION ALL
 		SELECT `+userColumns+` FROM users WHERE ldap_id = ANY($2)`, dnKeys, ids)
-	if err != nil {
-		return nil, nil, err
-	}
-	ids = make([]string, 0, len(users))
-	for id := range users {
-		ids = append(ids, id)
-	}
-	skipped = map[string]bool{}
-	if len(ids) == 0 {
-		return users, skipped, nil
-	}
-	ctx, cancel := withTimeout(ctx, queryTimeout)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ldap_id FROM skipped_entries WHERE ldap_id = ANY($1)`, ids)
-	if err != nil {
-		return nil, nil, fmt.Errorf("load skipped users: %w", err)
-	}
-	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, nil, fmt.Errorf("load skipped users: %w", err)
-	}
-	for _, id := range got {
-		skipped[id] = true
-	}
-	return users, skipped, nil
 }

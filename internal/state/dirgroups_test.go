@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/syncd-dev/syncd/internal/identity"
 	"github.com/syncd-dev/syncd/internal/testsupport/pgtest"
@@ -26,7 +27,10 @@ func TestGroupEntries(t *testing.T) {
 			Skip: &identity.Skipped{Reason: "bad_value", Detail: "why"}},
 		{Group: identity.Group{DN: "cn=noid,dc=corp", Name: "no id"}},
 	}
-	if err := s.SaveGroupEntries(ctx, true, entries, nil); err != nil {
+	save := func(full bool, entries []identity.GroupEntry, deleted []string) error {
+		return s.SavePosition(ctx, Position{Groups: &Snapshot[identity.GroupEntry]{Full: full, Entries: entries, Deleted: deleted}})
+	}
+	if err := save(true, entries, nil); err != nil {
 		t.Fatal(err)
 	}
 	ids := func(m map[string]identity.GroupEntry, err error) string {
@@ -58,7 +62,20 @@ func TestGroupEntries(t *testing.T) {
 	}
 
 	// An incremental read: g2 changes, g1 is deleted, g4 is new.
-	if err := s.SaveGroupEntries(ctx, false, []identity.GroupEntry{
+	if n, err := s.CountGroupEntries(ctx, nil, nil); n != 2 || err != nil {
+		t.Errorf("counted %d groups (%v): g1 and g2 mapped, g3 skipped", n, err)
+	}
+	if ids, err := s.SkippedGroupEntries(ctx); err != nil || !slices.Equal(ids, []string{"g3"}) {
+		t.Errorf("skipped entries %v, %v", ids, err)
+	}
+	// g2 renamed to g1's name: both are skipped as duplicates.
+	if n, err := s.CountGroupEntries(ctx, []identity.GroupEntry{{Group: identity.Group{ID: "g2", Name: "ANALYSTS"}}}, nil); n != 0 || err != nil {
+		t.Errorf("counted %d groups (%v) with a duplicate name", n, err)
+	}
+	if n, err := s.CountGroupEntries(ctx, []identity.GroupEntry{{Group: identity.Group{ID: "g9", Name: "new"}}}, []string{"g1"}); n != 2 || err != nil {
+		t.Errorf("counted %d groups (%v) after one added, one deleted", n, err)
+	}
+	if err := save(false, []identity.GroupEntry{
 		{Group: identity.Group{ID: "g2", DN: "cn=sub,ou=groups,dc=corp", Name: "sub"}},
 		{Group: identity.Group{ID: "g4", DN: "cn=new,dc=corp", Name: "new"}},
 	}, []string{"g1"}); err != nil {
@@ -73,7 +90,7 @@ func TestGroupEntries(t *testing.T) {
 		t.Errorf("g2's members were not replaced: %+v", got["g2"])
 	}
 	// A full read replaces everything.
-	if err := s.SaveGroupEntries(ctx, true, entries[1:2], nil); err != nil {
+	if err := save(true, entries[1:2], nil); err != nil {
 		t.Fatal(err)
 	}
 	if all, _ := s.GroupEntryIDs(ctx); !slices.Equal(all, []string{"g2"}) {
@@ -81,9 +98,9 @@ func TestGroupEntries(t *testing.T) {
 	}
 }
 
-// Users are found by DN in the form group members are matched in, or by
-// id, each once, with those whose entry is skipped told apart.
-func TestUsersAt(t *testing.T) {
+// Linked users are found by their recorded DN, in the form group members
+// are matched in, or by id, each once; a moved entry at its new DN only.
+func TestLinkedAt(t *testing.T) {
 	s := newStore(t)
 	ctx := testContext(t)
 	run, _ := s.StartRun(ctx, Run{Trigger: "once"})
@@ -91,23 +108,59 @@ func TestUsersAt(t *testing.T) {
 		Status: identity.StatusActive, Origin: identity.OriginCreated})
 	link(t, s, run.ID, identity.Linked{User: identity.User{ID: "u2", DN: "uid=bob,ou=people,dc=corp", UserName: "bob@corp"}, SCIMID: "s2",
 		Status: identity.StatusActive, Origin: identity.OriginCreated})
-	if _, err := s.RecordSkips(ctx, run.ID, run.StartedAt, []identity.Skipped{{DN: "uid=bob,ou=people,dc=corp", ID: "u2", Reason: "bad"}}, false); err != nil {
-		t.Fatal(err)
+	users, err := s.LinkedAt(ctx, []string{identity.NormalizeDN("uid=ann,ou=people,dc=corp"), "uid=nobody,dc=corp"}, []string{"u2", "u1"})
+	if err != nil || len(users) != 2 || users["u1"].UserName != "ann@corp" {
+		t.Errorf("LinkedAt: %v, %v", users, err)
 	}
-	users, skipped, err := s.UsersAt(ctx, []string{identity.NormalizeDN("uid=ann,ou=people,dc=corp"), "uid=nobody,dc=corp"}, []string{"u2", "u1"})
-	if err != nil || len(users) != 2 || users["u1"].UserName != "ann@corp" || !skipped["u2"] || skipped["u1"] {
-		t.Errorf("UsersAt: %v, skipped %v, %v", users, skipped, err)
-	}
-	// A moved entry is found at its new DN only.
 	if err := s.SetUserDNs(ctx, map[string]string{"u1": "uid=Ann,ou=Moved,dc=corp"}); err != nil {
 		t.Fatal(err)
 	}
-	if users, _, _ := s.UsersAt(ctx, []string{"uid=ann,ou=people,dc=corp"}, nil); len(users) != 0 {
+	if users, _ := s.LinkedAt(ctx, []string{"uid=ann,ou=people,dc=corp"}, nil); len(users) != 0 {
 		t.Errorf("found at the old DN: %v", users)
 	}
-	users, _, _ = s.UsersAt(ctx, []string{"uid=ann,ou=moved,dc=corp"}, nil)
+	users, _ = s.LinkedAt(ctx, []string{"uid=ann,ou=moved,dc=corp"}, nil)
 	if u := users["u1"]; u.DN != "uid=Ann,ou=Moved,dc=corp" || u.UserName != "ann@corp" {
 		t.Errorf("after the move: %+v", users)
+	}
+}
+
+// The user entries and the cursors are saved together: a full read
+// replaces the entries, an incremental one amends them.
+func TestSavePosition(t *testing.T) {
+	s := newStore(t)
+	ctx := testContext(t)
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	full := Position{Users: &Snapshot[DirectoryUser]{Full: true, Entries: []DirectoryUser{
+		{ID: "u1", DNKey: "uid=a,dc=corp", Mapped: true, Active: true},
+		{ID: "u2", DNKey: "uid=b,dc=corp", Mapped: true},
+		{ID: "u3", DNKey: "uid=c,dc=corp"},
+	}}, Cursors: []Cursor{{Name: "users", Mechanism: "syncrepl", Cookie: []byte("c1"), FullReadAt: at, SourceCount: 2}}}
+	if err := s.SavePosition(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.DirectoryUsers(ctx, []string{"uid=a,dc=corp"}, []string{"u3", "u1"})
+	if err != nil || len(got) != 2 || !got["u1"].Active || got["u3"].Mapped {
+		t.Errorf("user entries %+v, %v", got, err)
+	}
+	if err := s.SavePosition(ctx, Position{Users: &Snapshot[DirectoryUser]{Entries: []DirectoryUser{{ID: "u2", DNKey: "uid=b2,dc=corp", Mapped: true, Active: true}},
+		Deleted: []string{"u1"}}, Cursors: []Cursor{{Name: "users", Mechanism: "syncrepl", Cookie: []byte("c2"), FullReadAt: at, SourceCount: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.DirectoryUsers(ctx, []string{"uid=b2,dc=corp", "uid=a,dc=corp"}, nil)
+	if len(got) != 1 || !got["u2"].Active {
+		t.Errorf("after an incremental read: %+v", got)
+	}
+	if c, ok, err := s.LoadCursor(ctx, "users"); !ok || err != nil || string(c.Cookie) != "c2" || c.SourceCount != 1 {
+		t.Errorf("cursor %+v %t %v", c, ok, err)
+	}
+	// A position that cannot be saved whole saves nothing.
+	bad := Position{Users: &Snapshot[DirectoryUser]{Entries: []DirectoryUser{{ID: "u9", DNKey: "uid=z,dc=corp"}}},
+		Cursors: []Cursor{{Name: "users", Mechanism: "nonsense", Cookie: []byte("c3"), FullReadAt: at}}}
+	if err := s.SavePosition(ctx, bad); err == nil {
+		t.Fatal("a cursor of an unknown mechanism was saved")
+	}
+	if got, _ := s.DirectoryUsers(ctx, nil, []string{"u9"}); len(got) != 0 {
+		t.Errorf("the entries of a failed save were kept: %+v", got)
 	}
 }
 
@@ -140,7 +193,7 @@ func TestMigrationFillsDNKeys(t *testing.T) {
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	users, _, err := s.UsersAt(ctx, []string{"uid=ann,ou=people,dc=corp"}, nil)
+	users, err := s.LinkedAt(ctx, []string{"uid=ann,ou=people,dc=corp"}, nil)
 	if err != nil || len(users) != 1 {
 		t.Errorf("the user stored before the migration is not found by DN: %v %v", users, err)
 	}

@@ -167,7 +167,7 @@ func TestAppRoleLeastPrivilege(t *testing.T) {
 	}
 	want := map[string]string{
 		"users": "SELECT,INSERT,UPDATE,DELETE", "operations": "SELECT,INSERT,UPDATE,DELETE",
-		"sync_runs": "SELECT,INSERT,UPDATE,DELETE", "later": "SELECT,INSERT,UPDATE,DELETE", "directory_groups": "SELECT,INSERT,UPDATE,DELETE",
+		"sync_runs": "SELECT,INSERT,UPDATE,DELETE", "later": "SELECT,INSERT,UPDATE,DELETE", "directory_groups": "SELECT,INSERT,UPDATE,DELETE", "directory_users": "SELECT,INSERT,UPDATE,DELETE",
 		"schema_migrations": "SELECT", "audit_events": "SELECT,INSERT",
 		"held_operations": "SELECT,INSERT,UPDATE,DELETE", "skipped_entries": "SELECT,INSERT,UPDATE,DELETE",
 		"groups": "SELECT,INSERT,UPDATE,DELETE", "read_cursors": "SELECT,INSERT,UPDATE,DELETE",

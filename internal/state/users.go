@@ -88,7 +88,7 @@ func (s *Store) CountActiveUsers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-const userColumns = `ldap_id, scim_id, pushed, content_hash, status, origin, first_missing_at, missing_runs`
+const userColumns = `ldap_id, scim_id, pushed, content_hash, status, origin, first_missing_at, missing_runs, missing_reason`
 
 // queryUsers streams the users a query selects (userColumns), keyed by
 // directory id. Times come back in UTC; an empty attribute map comes back
@@ -111,7 +111,7 @@ func (s *Store) queryUsers(ctx context.Context, size int, q string, args ...any)
 	)
 	for rows.Next() {
 		l = identity.Linked{}
-		if err := rows.Scan(&l.ID, &l.SCIMID, &raw, &l.Hash, &l.Status, &l.Origin, &missing, &l.MissingRuns); err != nil {
+		if err := rows.Scan(&l.ID, &l.SCIMID, &raw, &l.Hash, &l.Status, &l.Origin, &missing, &l.MissingRuns, &l.MissingReason); err != nil {
 			return nil, fmt.Errorf("load users: %w", err)
 		}
 		var p pushed
@@ -174,14 +174,14 @@ func upsertUser(ctx context.Context, tx pgx.Tx, l identity.Linked) error {
 		hash = l.User.Hash()
 	}
 	_, err = tx.Exec(ctx, `
-		INSERT INTO users (ldap_id, scim_id, user_name, pushed, content_hash, status, origin, first_missing_at, missing_runs, dn_key)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		INSERT INTO users (ldap_id, scim_id, user_name, pushed, content_hash, status, origin, first_missing_at, missing_runs, dn_key, missing_reason)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (ldap_id) DO UPDATE SET
 			scim_id = excluded.scim_id, user_name = excluded.user_name, pushed = excluded.pushed, dn_key = excluded.dn_key,
 			content_hash = excluded.content_hash, status = excluded.status, origin = excluded.origin,
 			first_missing_at = excluded.first_missing_at, missing_runs = excluded.missing_runs,
-			updated_at = now()`,
-		l.ID, l.SCIMID, l.UserName, raw, hash, string(l.Status), string(l.Origin), timestamptz(l.FirstMissingAt), l.MissingRuns, dnKey(l.DN))
+			missing_reason = excluded.missing_reason, updated_at = now()`,
+		l.ID, l.SCIMID, l.UserName, raw, hash, string(l.Status), string(l.Origin), timestamptz(l.FirstMissingAt), l.MissingRuns, dnKey(l.DN), l.MissingReason)
 	if err != nil {
 		return classify(err)
 	}
@@ -218,6 +218,8 @@ type MissingMark struct {
 	LDAPID         string
 	FirstMissingAt time.Time
 	MissingRuns    int
+	// Reason says how: not in the directory, or disabled there.
+	Reason string
 }
 
 // SetMissing applies marks in one statement, so a run records all of them
@@ -235,16 +237,17 @@ func (s *Store) setMissing(ctx context.Context, table string, marks []MissingMar
 	ids := make([]string, len(marks))
 	firsts := make([]pgtype.Timestamptz, len(marks))
 	runs := make([]int32, len(marks))
+	reasons := make([]string, len(marks))
 	for i, m := range marks {
-		ids[i], firsts[i], runs[i] = m.LDAPID, timestamptz(m.FirstMissingAt), int32(m.MissingRuns)
+		ids[i], firsts[i], runs[i], reasons[i] = m.LDAPID, timestamptz(m.FirstMissingAt), int32(m.MissingRuns), m.Reason
 	}
 	ctx, cancel := withTimeout(ctx, queryTimeout)
 	defer cancel()
 	_, err := s.pool.Exec(ctx, `
-		UPDATE `+table+` t SET first_missing_at = m.first_missing_at, missing_runs = m.missing_runs, updated_at = now()
-		FROM unnest($1::text[], $2::timestamptz[], $3::int[]) AS m(ldap_id, first_missing_at, missing_runs)
+		UPDATE `+table+` t SET first_missing_at = m.first_missing_at, missing_runs = m.missing_runs, missing_reason = m.reason, updated_at = now()
+		FROM unnest($1::text[], $2::timestamptz[], $3::int[], $4::text[]) AS m(ldap_id, first_missing_at, missing_runs, reason)
 		WHERE t.ldap_id = m.ldap_id`,
-		ids, firsts, runs)
+		ids, firsts, runs, reasons)
 	if err != nil {
 		return fmt.Errorf("set missing marks of %s: %w", table, err)
 	}

@@ -52,8 +52,12 @@ func (r *run) readAllGroups(ctx context.Context, gs GroupChangeSource, mech stri
 	}
 	r.rep.GroupEntries = delta.Entries
 	groups, skipped := gs.FlattenGroups(delta.Groups)
-	r.gsync = &groupSync{full: true, entries: delta.Groups,
-		cursor: state.Cursor{Name: groupCursorName, Mechanism: mech, Cookie: cookie, FullReadAt: r.now, SourceCount: len(groups)}}
+	// An entry without an id could not be found again: the next runs read
+	// in full, as this one did.
+	if !slices.ContainsFunc(delta.Groups, func(e identity.GroupEntry) bool { return e.Group.ID == "" }) {
+		r.gsync = &groupSync{full: true, entries: delta.Groups,
+			cursor: state.Cursor{Name: groupCursorName, Mechanism: mech, Cookie: cookie, FullReadAt: r.now, SourceCount: len(groups)}}
+	}
 	return diff.GroupRead{Enabled: true, Groups: groups, Skipped: skipped}
 }
 
@@ -66,7 +70,7 @@ func (r *run) readAllGroups(ctx context.Context, gs GroupChangeSource, mech stri
 // Their members are resolved against the users this run read and the
 // linked users at their DNs.
 func (r *run) readChangedGroups(ctx context.Context, gs GroupChangeSource, rd *read, delta *source.Delta, cur state.Cursor, cookie []byte) (diff.GroupRead, error) {
-	gc := &groupSync{entries: delta.Groups, deleted: map[string]bool{}}
+	gc := &groupSync{entries: delta.Groups, deleted: map[string]bool{}, cursor: cur}
 	r.gsync = gc
 	r.rep.GroupEntries = delta.Entries
 	changed := make(map[string]identity.GroupEntry, len(delta.Groups))
@@ -80,10 +84,7 @@ func (r *run) readChangedGroups(ctx context.Context, gs GroupChangeSource, rd *r
 		gc.deleted[id] = true
 	}
 	if delta.PresentPhase {
-		present := make(map[string]bool, len(delta.Present))
-		for _, id := range delta.Present {
-			present[id] = true
-		}
+		present := setOf(delta.Present)
 		ids, err := r.store.GroupEntryIDs(ctx)
 		if err != nil {
 			return diff.GroupRead{}, err
@@ -94,13 +95,19 @@ func (r *run) readChangedGroups(ctx context.Context, gs GroupChangeSource, rd *r
 			}
 		}
 	}
-	old, err := r.store.GroupEntries(ctx, state.ByID, slices.Concat(keys(changed), keys(gc.deleted)))
+	// The groups skipped now are held each run, as a full read holds them.
+	skippedNow, err := r.store.SkippedGroupEntries(ctx)
+	if err != nil {
+		return diff.GroupRead{}, err
+	}
+	old, err := r.store.GroupEntries(ctx, state.ByID, slices.Concat(keys(changed), keys(gc.deleted), r.settledGroups, skippedNow))
 	if err != nil {
 		return diff.GroupRead{}, err
 	}
 	w := groupWalk{r: r, changed: changed, deleted: gc.deleted, pool: map[string]identity.GroupEntry{}, seen: map[string]bool{}}
 	// The DNs whose holders are worked out again: changed users' old and
-	// new ones, and changed groups'.
+	// new ones (as kept with the position, and as last recorded of a
+	// linked user), and changed groups'.
 	var seeds []string
 	for _, u := range rd.res.Users {
 		seeds = append(seeds, u.DN)
@@ -108,7 +115,15 @@ func (r *run) readChangedGroups(ctx context.Context, gs GroupChangeSource, rd *r
 	for _, sk := range rd.res.Skipped {
 		seeds = append(seeds, sk.DN)
 	}
-	for _, id := range slices.Concat(userIDs(rd), skippedIDs(rd), keys(rd.deleted)) {
+	named := slices.Concat(userIDs(rd), skippedIDs(rd), keys(rd.deleted))
+	was, err := r.store.DirectoryUsers(ctx, nil, named)
+	if err != nil {
+		return diff.GroupRead{}, err
+	}
+	for _, u := range was {
+		seeds = append(seeds, u.DNKey)
+	}
+	for _, id := range named {
 		if k, ok := r.known[id]; ok {
 			seeds = append(seeds, k.DN)
 		}
@@ -117,8 +132,11 @@ func (r *run) readChangedGroups(ctx context.Context, gs GroupChangeSource, rd *r
 		w.add(id, e)
 		seeds = append(seeds, e.Group.DN)
 	}
-	for _, e := range old {
+	for id, e := range old {
 		seeds = append(seeds, e.Group.DN)
+		// A group whose write an earlier run left pending is planned
+		// again, as a full read would; so is one skipped.
+		w.add(id, e)
 	}
 	if err := w.up(ctx, seeds); err != nil {
 		return diff.GroupRead{}, err
@@ -139,23 +157,12 @@ func (r *run) readChangedGroups(ctx context.Context, gs GroupChangeSource, rd *r
 	groups = slices.DeleteFunc(groups, func(g identity.Group) bool { return !isOut[g.ID] })
 	skipped = slices.DeleteFunc(skipped, func(sk identity.Skipped) bool { return !isOut[sk.ID] })
 	gc.ids = out
-	// The count the guards judge: the last full read's, less the groups
-	// deleted since (a group a duplicate name skipped included, so never
-	// above what a full read counts), plus the groups new since.
-	count := cur.SourceCount
-	for id := range gc.deleted {
-		if e, ok := old[id]; ok && e.Skip == nil {
-			count--
-		}
+	// The count the guards judge: what a full read would count now.
+	count, err := r.store.CountGroupEntries(ctx, delta.Groups, keys(gc.deleted))
+	if err != nil {
+		return diff.GroupRead{}, err
 	}
-	for _, g := range groups {
-		if _, known := old[g.ID]; !known && changed[g.ID].Group.ID != "" {
-			count++
-		}
-	}
-	next := cur
-	next.Cookie, next.SourceCount = cookie, max(count, 0)
-	gc.cursor = next
+	gc.cursor.Cookie, gc.cursor.SourceCount = cookie, count
 	return diff.GroupRead{Enabled: true, Groups: groups, Skipped: skipped}, nil
 }
 
@@ -289,8 +296,10 @@ func (w *groupWalk) down(ctx context.Context) error {
 
 // partialGroupInput fills what an incremental run's group plan needs beyond
 // the read: the linked groups concerned, the counts over every linked
-// group, and the linked users the groups name.
-func (r *run) partialGroupInput(ctx context.Context, in *diff.GroupInput) (map[string]identity.LinkedGroup, error) {
+// group, and the members resolved as a full read would resolve them: from
+// the user entries kept with the position, amended by this run's decision
+// (d), and the linked users at the remaining DNs.
+func (r *run) partialGroupInput(ctx context.Context, in *diff.GroupInput, d diff.Decision) (map[string]identity.LinkedGroup, error) {
 	gc := r.gsync
 	known, err := r.store.LoadChangedGroups(ctx, slices.Concat(gc.ids, keys(gc.deleted)))
 	if err != nil {
@@ -302,9 +311,8 @@ func (r *run) partialGroupInput(ctx context.Context, in *diff.GroupInput) (map[s
 	}
 	in.Partial, in.Deleted = true, gc.deleted
 	in.SourceCount, in.ActiveGroups, in.Memberships = gc.cursor.SourceCount, groups, memberships
-	// The users the groups name now, and those syncd keeps in them: the
-	// ones this run read (changed or gone) are resolved from the read and
-	// their stored links; the others are as they were.
+
+	// The users the groups name now, and those syncd keeps in them.
 	var dns, ids []string
 	for _, g := range in.Read.Groups {
 		dns = append(dns, g.MemberDNs...)
@@ -314,18 +322,44 @@ func (r *run) partialGroupInput(ctx context.Context, in *diff.GroupInput) (map[s
 	}
 	slices.Sort(dns)
 	slices.Sort(ids)
-	members, skipped, err := r.store.UsersAt(ctx, slices.Compact(dns), slices.Compact(ids))
+	dns, ids = slices.Compact(dns), slices.Compact(ids)
+	entries, err := r.store.DirectoryUsers(ctx, dns, ids)
 	if err != nil {
 		return nil, err
 	}
-	named := setOf(slices.Concat(userIDs(r.read), skippedIDs(r.read), keys(r.read.deleted)))
-	unchanged := make(map[string]identity.Linked, len(members))
-	r.mu.Lock()
-	for id, k := range members {
-		if named[id] {
-			continue
+	linked, err := r.store.LinkedAt(ctx, dns, ids)
+	if err != nil {
+		return nil, err
+	}
+	// The entries as they are after this run's read.
+	var present map[string]bool
+	if r.read.present != nil {
+		present = setOf(r.read.present)
+	}
+	for id := range entries {
+		if r.read.deleted[id] || present != nil && !present[id] {
+			delete(entries, id)
 		}
-		unchanged[id] = k
+	}
+	for _, u := range d.Users {
+		entries[u.ID] = state.DirectoryUser{ID: u.ID, DNKey: identity.NormalizeDN(u.DN), Mapped: true, Active: u.Active}
+	}
+	for _, sk := range d.Skipped {
+		if sk.ID != "" {
+			entries[sk.ID] = state.DirectoryUser{ID: sk.ID, DNKey: identity.NormalizeDN(sk.DN)}
+		}
+	}
+	var users []identity.User
+	var skips []identity.Skipped
+	for _, e := range entries {
+		if e.Mapped {
+			users = append(users, identity.User{ID: e.ID, DN: e.DNKey, Active: e.Active})
+		} else {
+			skips = append(skips, identity.Skipped{ID: e.ID, DN: e.DNKey})
+		}
+	}
+	r.mu.Lock()
+	for id, k := range linked {
 		if _, ok := r.known[id]; !ok {
 			r.known[id] = k
 			if r.bySCIM != nil {
@@ -333,8 +367,8 @@ func (r *run) partialGroupInput(ctx context.Context, in *diff.GroupInput) (map[s
 			}
 		}
 	}
+	in.Members = diff.NewMembers(users, skips, r.known)
 	r.mu.Unlock()
-	in.Members.AddUnchanged(unchanged, skipped)
 	return known, nil
 }
 
@@ -391,24 +425,44 @@ func (r *run) groupCount() int {
 	return len(r.groupRead.Groups)
 }
 
-// savePosition stores where the next run's reads resume: the group entries
-// read with the groups' cursor, then the users' cursor. The entries go
-// first: kept without their cursor, the next run reads the same changes
-// again over them, which changes nothing.
+// savePosition stores where the next run's reads resume, in one
+// transaction: with groups read through the mechanism, the user and group
+// entries this run read, then the groups' cursor and the users'.
 func (r *run) savePosition(ctx context.Context) error {
 	if err := r.lock.Alive(ctx); err != nil {
 		return err
 	}
-	if gs := r.gsync; gs != nil && r.groupRead.Enabled && r.groupRead.Incomplete == "" {
-		if err := r.store.SaveGroupEntries(ctx, gs.full, gs.entries, keys(gs.deleted)); err != nil {
-			return err
-		}
-		if err := r.store.SaveCursor(ctx, gs.cursor); err != nil {
-			return err
-		}
+	var p state.Position
+	if gs := r.gsync; gs != nil && r.groupRead.Enabled && r.groupRead.Incomplete == "" && r.read != nil && r.read.cursor != nil {
+		p.Users = r.userEntries()
+		p.Groups = &state.Snapshot[identity.GroupEntry]{Full: gs.full, Entries: gs.entries, Deleted: keys(gs.deleted)}
+		p.Cursors = append(p.Cursors, gs.cursor)
 	}
 	if r.read != nil && r.read.cursor != nil {
-		return r.store.SaveCursor(ctx, *r.read.cursor)
+		p.Cursors = append(p.Cursors, *r.read.cursor)
 	}
-	return nil
+	if len(p.Cursors) == 0 {
+		return nil
+	}
+	return r.store.SavePosition(ctx, p)
+}
+
+// userEntries are the user entries as this run decided them, to keep with
+// the position: every one after a full read, the changed and deleted ones
+// after an incremental read (and, after a present phase, only those
+// present are left).
+func (r *run) userEntries() *state.Snapshot[state.DirectoryUser] {
+	sn := &state.Snapshot[state.DirectoryUser]{Full: !r.read.partial, Present: r.read.present}
+	for _, u := range r.desired {
+		sn.Entries = append(sn.Entries, state.DirectoryUser{ID: u.ID, DNKey: identity.NormalizeDN(u.DN), Mapped: true, Active: u.Active})
+	}
+	for _, sk := range r.rep.Skipped {
+		if sk.ID != "" {
+			sn.Entries = append(sn.Entries, state.DirectoryUser{ID: sk.ID, DNKey: identity.NormalizeDN(sk.DN)})
+		}
+	}
+	if r.read.partial {
+		sn.Deleted = keys(r.read.deleted)
+	}
+	return sn
 }

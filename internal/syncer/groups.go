@@ -64,7 +64,7 @@ func (r *run) planGroups(ctx context.Context, read diff.GroupRead, d diff.Decisi
 		UsersUntrusted: len(d.Trips) > 0 || r.rep.Incomplete != "",
 	}
 	var err error
-	in.Known, in.LastGood, err = r.loadKnownGroups(ctx, &in)
+	in.Known, in.LastGood, err = r.loadKnownGroups(ctx, &in, d)
 	if err != nil {
 		return diff.GroupPlan{}, err
 	}
@@ -89,7 +89,7 @@ func (r *run) planGroups(ctx context.Context, read diff.GroupRead, d diff.Decisi
 // good group read's count (-1 if none): every one, or in an incremental run
 // those its changes name (see partialGroupInput, which fills the rest of
 // in).
-func (r *run) loadKnownGroups(ctx context.Context, in *diff.GroupInput) (map[string]identity.LinkedGroup, int, error) {
+func (r *run) loadKnownGroups(ctx context.Context, in *diff.GroupInput, d diff.Decision) (map[string]identity.LinkedGroup, int, error) {
 	if r.fromOmni {
 		return r.groupsFromOmni(ctx, in.Read)
 	}
@@ -98,7 +98,7 @@ func (r *run) loadKnownGroups(ctx context.Context, in *diff.GroupInput) (map[str
 		err   error
 	)
 	if r.gsync != nil && !r.gsync.full {
-		known, err = r.partialGroupInput(ctx, in)
+		known, err = r.partialGroupInput(ctx, in, d)
 	} else {
 		known, err = r.store.LoadGroups(ctx)
 	}
@@ -487,6 +487,7 @@ func (r *run) settleGroup(ctx context.Context, op state.Op) error {
 	if ev.Outcome == state.AuditFailed {
 		op.Status, op.Error = state.OpFailed, ev.Error
 	}
+	r.settledGroups = append(r.settledGroups, op.LDAPID)
 	if err := r.store.CompleteGroupOp(ctx, op, link, ev); err != nil {
 		r.log.Error().Err(err).Int64("op", op.ID).Str("group", op.UserName).Msg("pending group operation could not be settled; set aside")
 		return nil

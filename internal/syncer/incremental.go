@@ -35,6 +35,9 @@ type read struct {
 	partial   bool
 	deleted   map[string]bool
 	uncounted bool
+	// present, after a syncrepl present phase, are the ids of every entry
+	// in scope.
+	present []string
 	// count is the users in scope: counted by a full read, carried forward
 	// by an incremental one.
 	count int
@@ -215,7 +218,12 @@ func (r *run) incremental(ctx context.Context, mech string, cur state.Cursor, de
 	res := &source.Result{Users: delta.Users, Skipped: delta.Skipped, Entries: delta.Entries}
 	next := cur
 	next.Cookie = cookie
-	return &read{res: res, partial: true, deleted: deleted, uncounted: uncounted, cursor: &next, count: max(count, 0)}, nil
+	rd := &read{res: res, partial: true, deleted: deleted, uncounted: uncounted, cursor: &next, count: max(count, 0)}
+	if delta.PresentPhase {
+		// Never nil, even when nothing is present.
+		rd.present = append([]string{}, slices.Concat(delta.Present, userIDs(&read{res: res}), skippedIDs(&read{res: res}))...)
+	}
+	return rd, nil
 }
 
 // loadPartial loads the users an incremental read concerns, and puts the

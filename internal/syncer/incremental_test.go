@@ -14,8 +14,9 @@ import (
 	"github.com/syncd-dev/syncd/internal/testsupport/omnitest"
 )
 
-// planOf renders a report's plan the way a person reads it, without the
-// summary line (whose counts differ between full and incremental reads).
+// planOf renders a report's plan the way a person reads it, with what it
+// holds back and the guards that tripped, without the summary line (whose
+// counts differ between full and incremental reads).
 func planOf(t *testing.T, rep *syncer.Report) string {
 	t.Helper()
 	var b strings.Builder
@@ -24,7 +25,8 @@ func planOf(t *testing.T, rep *syncer.Report) string {
 	}
 	var lines []string
 	for _, l := range strings.Split(b.String(), "\n") {
-		if strings.HasPrefix(l, "+ ") || strings.HasPrefix(l, "~ ") || strings.HasPrefix(l, "- ") || strings.HasPrefix(l, "  waiting") {
+		if strings.HasPrefix(l, "+ ") || strings.HasPrefix(l, "~ ") || strings.HasPrefix(l, "- ") || strings.HasPrefix(l, "  waiting") ||
+			strings.HasPrefix(l, "  held") || strings.HasPrefix(l, "! guard") {
 			lines = append(lines, l)
 		}
 	}

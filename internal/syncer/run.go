@@ -65,8 +65,10 @@ type run struct {
 	// deprovisions back, so this run's read is no baseline.
 	userTrips, groupTrips bool
 	// gsync is the read of the groups through the incremental mechanism,
-	// nil when they were read otherwise.
-	gsync *groupSync
+	// nil when they were read otherwise; settledGroups, the groups whose
+	// pending writes this run settled, which it plans again.
+	gsync         *groupSync
+	settledGroups []string
 	// lock is the run lock, checked before every write.
 	lock *state.Lock
 	// read is the run's directory read; its cursor is saved when the run
@@ -377,7 +379,7 @@ func (r *run) deprovisioned() []string {
 func missingMarks(ms []diff.Mark) []state.MissingMark {
 	marks := make([]state.MissingMark, 0, len(ms))
 	for _, m := range ms {
-		marks = append(marks, state.MissingMark{LDAPID: m.ID, FirstMissingAt: m.FirstMissingAt, MissingRuns: m.MissingRuns})
+		marks = append(marks, state.MissingMark{LDAPID: m.ID, FirstMissingAt: m.FirstMissingAt, MissingRuns: m.MissingRuns, Reason: m.Reason})
 	}
 	return marks
 }

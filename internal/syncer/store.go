@@ -38,7 +38,10 @@ type stateReader interface {
 	CountSkipped(ctx context.Context) (int, error)
 	GroupEntries(ctx context.Context, by state.GroupEntryKey, keys []string) (map[string]identity.GroupEntry, error)
 	GroupEntryIDs(ctx context.Context) ([]string, error)
-	UsersAt(ctx context.Context, dnKeys, ids []string) (map[string]identity.Linked, map[string]bool, error)
+	SkippedGroupEntries(ctx context.Context) ([]string, error)
+	LinkedAt(ctx context.Context, dnKeys, ids []string) (map[string]identity.Linked, error)
+	DirectoryUsers(ctx context.Context, dnKeys, ids []string) (map[string]state.DirectoryUser, error)
+	CountGroupEntries(ctx context.Context, entries []identity.GroupEntry, deleted []string) (int, error)
 	LoadChangedGroups(ctx context.Context, ids []string) (map[string]identity.LinkedGroup, error)
 	GroupCounts(ctx context.Context) (groups, memberships int, err error)
 	GroupLinkedTo(ctx context.Context, scimID, self string) (string, error)
@@ -70,8 +73,7 @@ type marker interface {
 	ReleaseHeldOps(ctx context.Context, ldapIDs ...string) error
 	SetGroupMissing(ctx context.Context, marks []state.MissingMark) error
 	DropMemberships(ctx context.Context, userIDs []string) error
-	SaveCursor(ctx context.Context, c state.Cursor) error
-	SaveGroupEntries(ctx context.Context, full bool, entries []identity.GroupEntry, deleted []string) error
+	SavePosition(ctx context.Context, p state.Position) error
 	SetUserDNs(ctx context.Context, dns map[string]string) error
 }
 
@@ -181,6 +183,13 @@ func (d *dryStore) GroupEntries(ctx context.Context, by state.GroupEntryKey, key
 	return d.Store.GroupEntries(ctx, by, keys)
 }
 
+func (d *dryStore) SkippedGroupEntries(ctx context.Context) ([]string, error) {
+	if d.empty {
+		return nil, nil
+	}
+	return d.Store.SkippedGroupEntries(ctx)
+}
+
 func (d *dryStore) GroupEntryIDs(ctx context.Context) ([]string, error) {
 	if d.empty {
 		return nil, nil
@@ -188,11 +197,25 @@ func (d *dryStore) GroupEntryIDs(ctx context.Context) ([]string, error) {
 	return d.Store.GroupEntryIDs(ctx)
 }
 
-func (d *dryStore) UsersAt(ctx context.Context, dnKeys, ids []string) (map[string]identity.Linked, map[string]bool, error) {
+func (d *dryStore) LinkedAt(ctx context.Context, dnKeys, ids []string) (map[string]identity.Linked, error) {
 	if d.empty {
-		return map[string]identity.Linked{}, map[string]bool{}, nil
+		return map[string]identity.Linked{}, nil
 	}
-	return d.Store.UsersAt(ctx, dnKeys, ids)
+	return d.Store.LinkedAt(ctx, dnKeys, ids)
+}
+
+func (d *dryStore) DirectoryUsers(ctx context.Context, dnKeys, ids []string) (map[string]state.DirectoryUser, error) {
+	if d.empty {
+		return map[string]state.DirectoryUser{}, nil
+	}
+	return d.Store.DirectoryUsers(ctx, dnKeys, ids)
+}
+
+func (d *dryStore) CountGroupEntries(ctx context.Context, entries []identity.GroupEntry, deleted []string) (int, error) {
+	if d.empty {
+		return 0, nil
+	}
+	return d.Store.CountGroupEntries(ctx, entries, deleted)
 }
 
 func (d *dryStore) LoadChangedGroups(ctx context.Context, ids []string) (map[string]identity.LinkedGroup, error) {
@@ -216,10 +239,7 @@ func (d *dryStore) GroupLinkedTo(ctx context.Context, scimID, self string) (stri
 	return d.Store.GroupLinkedTo(ctx, scimID, self)
 }
 
-func (d *dryStore) SaveCursor(context.Context, state.Cursor) error { return nil }
-func (d *dryStore) SaveGroupEntries(context.Context, bool, []identity.GroupEntry, []string) error {
-	return nil
-}
+func (d *dryStore) SavePosition(context.Context, state.Position) error { return nil }
 
 func (d *dryStore) PendingOps(context.Context) ([]state.Op, error) { return nil, nil }
 func (d *dryStore) CompleteGroupOp(context.Context, state.Op, *identity.LinkedGroup, state.AuditEvent) error {

@@ -4,7 +4,7 @@
 GRANT USAGE ON SCHEMA public TO syncd_app;
 
 -- The state tables: read and write.
-GRANT SELECT, INSERT, UPDATE, DELETE ON users, groups, operations, sync_runs, held_operations, skipped_entries, read_cursors, directory_groups TO syncd_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON users, groups, operations, sync_runs, held_operations, skipped_entries, read_cursors, directory_groups, directory_users TO syncd_app;
 -- The migration bookkeeping: read only, to see that nothing is pending.
 GRANT SELECT ON schema_migrations TO syncd_app;
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON schema_migrations FROM syncd_app;
