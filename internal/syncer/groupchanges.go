@@ -432,6 +432,12 @@ func (r *run) savePosition(ctx context.Context) error {
 	if err := r.lock.Alive(ctx); err != nil {
 		return err
 	}
+	if r.groupsByMech && r.gsync == nil {
+		// The groups were to be read through the mechanism and were not:
+		// the entries kept would not follow the users' cursor, so neither
+		// moves, and the next run reads the same changes again.
+		return nil
+	}
 	var p state.Position
 	if gs := r.gsync; gs != nil && r.groupRead.Enabled && r.groupRead.Incomplete == "" && r.read != nil && r.read.cursor != nil {
 		p.Users = r.userEntries()

@@ -1,6 +1,8 @@
 package syncer_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/syncd-dev/syncd/internal/source"
 	"github.com/syncd-dev/syncd/internal/testsupport/dirgen"
 	"github.com/syncd-dev/syncd/internal/testsupport/omnitest"
 )
@@ -184,5 +187,44 @@ func TestIncrementalGroupWriteThatFailsIsMadeAgain(t *testing.T) {
 	}
 	if _, n := e.mustRun(); n != 0 {
 		t.Errorf("a run after it sent %d requests", n)
+	}
+}
+
+// groupSyncreplFails is the directory with the groups' initial refresh
+// refused, as by a server without syncprov on the groups' database.
+type groupSyncreplFails struct{ *source.Directory }
+
+func (g groupSyncreplFails) ReadGroupChanges(ctx context.Context, mech string, cookie []byte) (*source.Delta, []byte, error) {
+	if cookie == nil {
+		return nil, nil, errors.New("refused")
+	}
+	return g.Directory.ReadGroupChanges(ctx, mech, cookie)
+}
+
+// A full run whose groups could not be read through the mechanism (read
+// plainly instead) moves neither position: the entries kept would not
+// follow the users' cursor. The next run reads the same changes again and
+// plans as a full read.
+func TestIncrementalGroupsAfterAPlainGroupRead(t *testing.T) {
+	e := newEnv(t, envOptions{users: 30, groups: 6, syncGroups: true, before: func(e *env) {
+		e.cfg.LDAP.Incremental = "syncrepl"
+		e.cfg.Safety.MaxMemberRemovalPercent = 100
+	}})
+	e.mustRun()
+	g := e.dir.Groups[3]
+	u := directMember(t, e, g)
+	if err := e.conn().ModifyDN(ldap.NewModifyDNRequest(u.DN, "uid=moved-member", true, "")); err != nil {
+		t.Fatal(err)
+	}
+	s := e.syncer(false)
+	s.Options.FullRead = true
+	s.Source = groupSyncreplFails{s.Source.(*source.Directory)}
+	if rep, err := s.Run(context.Background()); err != nil || rep.GroupsIncremental {
+		t.Fatalf("the full run reading groups plainly: %v", err)
+	}
+	e.modify(g.DN, func(m *ldap.ModifyRequest) { m.Add("member", []string{e.outsider(g).DN}) })
+	e.comparePlans("the group changes after", true)
+	if got := e.fullPlan(); got != "" {
+		t.Errorf("a full read still plans\n%s", got)
 	}
 }

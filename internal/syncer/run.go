@@ -69,6 +69,8 @@ type run struct {
 	// pending writes this run settled, which it plans again.
 	gsync         *groupSync
 	settledGroups []string
+	// groupsByMech: the groups are read through the mechanism this run.
+	groupsByMech bool
 	// lock is the run lock, checked before every write.
 	lock *state.Lock
 	// read is the run's directory read; its cursor is saved when the run
@@ -106,6 +108,7 @@ func (r *run) do(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.groupsByMech = rp.groups != nil
 	// The groups' changes first: a directory that cannot say what changed
 	// in them makes the whole run a full one.
 	var (
