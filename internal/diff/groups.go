@@ -35,7 +35,10 @@ type Members struct {
 
 // NewMembers indexes the run's users for member resolution. A user read or
 // skipped this run is at the DN the directory gave now; a linked user not
-// in the read keeps the DN it had.
+// in the read keeps the DN it had. A user is eligible when enabled in the
+// directory and actively linked (known holds the links after the run's
+// creates and reactivations): one whose create is blocked or failed is
+// added by the run that creates it.
 func NewMembers(users []identity.User, skipped []identity.Skipped, known map[string]identity.Linked) Members {
 	m := Members{byDN: map[string]string{}, byLogin: map[string]string{}, eligible: map[string]bool{}, read: map[string]bool{}}
 	for _, u := range users {
@@ -44,7 +47,7 @@ func NewMembers(users []identity.User, skipped []identity.Skipped, known map[str
 		if u.Login != "" {
 			m.byLogin[strings.ToLower(u.Login)] = u.ID
 		}
-		if u.Active {
+		if k, ok := known[u.ID]; u.Active && ok && k.Status == identity.StatusActive && k.SCIMID != "" {
 			m.eligible[u.ID] = true
 		}
 	}

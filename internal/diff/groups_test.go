@@ -163,8 +163,19 @@ func TestPlanGroups(t *testing.T) {
 	t.Run("memberUid groups resolve by login", func(t *testing.T) {
 		us := []identity.User{{ID: "a", Login: "Alice", Active: true}, {ID: "b", Login: "bob", Active: true}}
 		p := PlanGroups(GroupInput{Read: GroupRead{Enabled: true, Groups: []identity.Group{{ID: "g", Name: "posix", MemberLogins: []string{"alice", "bob", "carol"}}}},
-			Members: NewMembers(us, nil, nil), LastGood: -1, Now: t0}, pol)
+			Members: NewMembers(us, nil, linksOf(link(us[0], identity.StatusActive), link(us[1], identity.StatusActive))), LastGood: -1, Now: t0}, pol)
 		if describe(p) != "create posix [a b]; unchanged=0" || len(p.Unresolved) != 1 || !p.Changes() {
+			t.Errorf("plan %s, unresolved %v", describe(p), p.Unresolved)
+		}
+	})
+	t.Run("only actively linked users are added", func(t *testing.T) {
+		us := []identity.User{{ID: "a", DN: "uid=a,dc=corp", Active: true}, {ID: "b", DN: "uid=b,dc=corp", Active: true}, {ID: "c", DN: "uid=c,dc=corp", Active: true}}
+		// a is linked; b's create was blocked (no link); c's link is
+		// deprovisioned (a reactivation Omni refused).
+		m := NewMembers(us, nil, linksOf(link(us[0], identity.StatusActive), link(us[2], identity.StatusDeprovisioned)))
+		g := identity.Group{ID: "g", Name: "team", MemberDNs: []string{"uid=a,dc=corp", "uid=b,dc=corp", "uid=c,dc=corp"}}
+		p := PlanGroups(GroupInput{Read: GroupRead{Enabled: true, Groups: []identity.Group{g}}, Members: m, LastGood: -1, Now: t0}, pol)
+		if describe(p) != "create team [a]; unchanged=0" || len(p.Unresolved) != 0 {
 			t.Errorf("plan %s, unresolved %v", describe(p), p.Unresolved)
 		}
 	})
@@ -222,3 +233,5 @@ func TestPlanGroupsRemovesOnlyWhatTheReadShows(t *testing.T) {
 		t.Errorf("an untrusted user read removed members: %+v", p.Update)
 	}
 }
+
+func linksOf(ls ...identity.Linked) map[string]identity.Linked { return known(ls...) }

@@ -61,6 +61,9 @@ type Position struct {
 	Users   *Snapshot[DirectoryUser]
 	Groups  *Snapshot[identity.GroupEntry]
 	Cursors []Cursor
+	// Drop names the cursors the saved ones leave behind, forgotten with
+	// them: their next reads are full ones.
+	Drop []string
 }
 
 // SavePosition stores p in one transaction, so that the entries kept always
@@ -81,6 +84,11 @@ func (s *Store) SavePosition(ctx context.Context, p Position) error {
 		for _, c := range p.Cursors {
 			if err := saveCursor(ctx, tx, c); err != nil {
 				return err
+			}
+		}
+		if len(p.Drop) > 0 {
+			if _, err := tx.Exec(ctx, `DELETE FROM read_cursors WHERE name = ANY($1)`, p.Drop); err != nil {
+				return fmt.Errorf("drop read cursors: %w", err)
 			}
 		}
 		return nil

@@ -124,16 +124,21 @@ func (s *Store) loadSkips(ctx context.Context) (map[string]skipRow, error) {
 	return m, nil
 }
 
-// CountSkipped is how many entries are recorded as skipped (in the
+// SkippedAmong returns which of ids are recorded as skipped (in the
 // directory, but not mappable): an incremental run that learns the whole
 // set of entries in scope (a syncrepl present phase) takes them off it to
-// count the users.
-func (s *Store) CountSkipped(ctx context.Context) (int, error) {
-	ctx, cancel := withTimeout(ctx, queryTimeout)
+// count the users. Skipped entries of another scope (groups) are not among
+// its ids.
+func (s *Store) SkippedAmong(ctx context.Context, ids []string) ([]string, error) {
+	ctx, cancel := withTimeout(ctx, bulkTimeout)
 	defer cancel()
-	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM skipped_entries`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count skipped entries: %w", err)
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ldap_id FROM skipped_entries WHERE ldap_id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("count skipped entries: %w", err)
 	}
-	return n, nil
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("count skipped entries: %w", err)
+	}
+	return out, nil
 }

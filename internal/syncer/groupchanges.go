@@ -104,6 +104,13 @@ func (r *run) readChangedGroups(ctx context.Context, gs GroupChangeSource, rd *r
 	if err != nil {
 		return diff.GroupRead{}, err
 	}
+	for _, id := range r.settledGroups {
+		if _, kept := old[id]; !kept && changed[id].Group.ID == "" {
+			// Created by a run whose position was not saved, and not in
+			// the changes since: no longer in the directory.
+			gc.deleted[id] = true
+		}
+	}
 	w := groupWalk{r: r, changed: changed, deleted: gc.deleted, pool: map[string]identity.GroupEntry{}, seen: map[string]bool{}}
 	// The DNs whose holders are worked out again: changed users' old and
 	// new ones (as kept with the position, and as last recorded of a
@@ -446,6 +453,12 @@ func (r *run) savePosition(ctx context.Context) error {
 	}
 	if r.read != nil && r.read.cursor != nil {
 		p.Cursors = append(p.Cursors, *r.read.cursor)
+		if p.Users == nil {
+			// The user entries kept no longer follow the users' cursor:
+			// the groups, when next read through the mechanism, start
+			// with a full read.
+			p.Drop = []string{groupCursorName}
+		}
 	}
 	if len(p.Cursors) == 0 {
 		return nil

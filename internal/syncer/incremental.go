@@ -208,12 +208,21 @@ func (r *run) incremental(ctx context.Context, mech string, cur state.Cursor, de
 			}
 		}
 		// A present phase names every entry in scope: those not skipped
-		// are the users (the skips recorded, and this read's, at most).
-		skipped, err := r.store.CountSkipped(ctx)
+		// are the users (the skips recorded among them, and this read's).
+		recorded, err := r.store.SkippedAmong(ctx, keys(present))
 		if err != nil {
 			return nil, err
 		}
-		count = len(present) - skipped - len(delta.Skipped)
+		skipped := setOf(recorded)
+		noID := 0
+		for _, sk := range delta.Skipped {
+			if sk.ID == "" {
+				noID++
+			}
+			skipped[sk.ID] = true
+		}
+		delete(skipped, "")
+		count = len(present) - len(skipped) - noID
 	}
 	res := &source.Result{Users: delta.Users, Skipped: delta.Skipped, Entries: delta.Entries}
 	next := cur

@@ -359,3 +359,99 @@ func TestIncrementalGroupsResolveUsersNeverLinked(t *testing.T) {
 		t.Errorf("unresolved lines differ:\nincremental:\n%s\nfull:\n%s", a, b)
 	}
 }
+
+// Group sync turned off for a while and on again: the user entries kept
+// were not kept up meanwhile, so the groups start again with a full read.
+func TestIncrementalGroupsAfterGroupSyncWasOff(t *testing.T) {
+	e := newEnv(t, envOptions{users: 30, groups: 6, syncGroups: true, before: func(e *env) {
+		e.cfg.LDAP.Incremental = "syncrepl"
+		e.cfg.Safety.MaxMemberRemovalPercent = 100
+	}})
+	e.mustRun()
+	bases := e.cfg.LDAP.Groups.BaseDNs
+	e.cfg.LDAP.Groups.BaseDNs = nil
+	g := e.dir.Groups[3]
+	u := directMember(t, e, g)
+	newDN := "uid=moved-member," + e.dir.PeopleDN
+	if err := e.conn().ModifyDN(ldap.NewModifyDNRequest(u.DN, "uid=moved-member", true, "")); err != nil {
+		t.Fatal(err)
+	}
+	e.modify(g.DN, func(m *ldap.ModifyRequest) {
+		m.Delete("member", []string{u.DN})
+		m.Add("member", []string{newDN})
+	})
+	if rep, _ := e.mustRun(); !rep.Incremental || rep.GroupsEnabled {
+		t.Fatalf("groups off: incremental %t, groups %t", rep.Incremental, rep.GroupsEnabled)
+	}
+	e.cfg.LDAP.Groups.BaseDNs = bases
+	e.modify(g.DN, func(m *ldap.ModifyRequest) { m.Add("member", []string{e.outsider(g).DN}) })
+	want := e.fullPlanAndError()
+	rep, _, err := e.run(false)
+	if got := planAndError(t, rep, err); rep.GroupsIncremental || got != want {
+		t.Errorf("groups on again: groups incremental %t; plan\n%s\nwant (a full read's)\n%s", rep.GroupsIncremental, got, want)
+	}
+	e.comparePlans("the run after", false)
+}
+
+// A new entry that takes a linked user's email, added to a group at once,
+// is not planned into it: its create is blocked, as a full read skips it.
+func TestIncrementalGroupsDoNotAddABlockedUser(t *testing.T) {
+	e := newEnv(t, envOptions{users: 30, groups: 6, syncGroups: true, sessionlog: 100, before: func(e *env) {
+		e.cfg.LDAP.Incremental = "syncrepl"
+	}})
+	e.mustRun()
+	g := e.dir.Groups[3]
+	holder := directMember(t, e, g, e.dir.Groups[2])
+	dn := e.addPerson("impostor", e.dir.ExpectedEmail(holder), "Impostor")
+	e.modify(g.DN, func(m *ldap.ModifyRequest) { m.Add("member", []string{dn}) })
+	e.comparePlans("an entry taking a linked user's email added to a group", false)
+	if rep, _, _ := e.run(true); rep.Groups.Changes() {
+		t.Errorf("the group plan changes: %+v", rep.Groups.Update)
+	}
+}
+
+// Groups skipped in the directory do not count against the users: with a
+// present phase, only the users' skips are taken off the entries present.
+func TestIncrementalGroupSkipsAreNotUsers(t *testing.T) {
+	e := newEnv(t, envOptions{users: 30, groups: 6, syncGroups: true, before: func(e *env) {
+		e.cfg.LDAP.Incremental = "syncrepl"
+	}})
+	e.mustRun()
+	long := "cn=" + strings.Repeat("x", 1100) + "," + e.dir.PeopleDN
+	for i := range 4 {
+		e.addGroup(fmt.Sprintf("cn=bad%d,%s", i, e.dir.GroupsDN), e.plain(2)[1].DN, long)
+	}
+	e.comparePlans("four new groups skipped for an oversized member", true)
+	g := e.dir.Groups[3]
+	e.modify(g.DN, func(m *ldap.ModifyRequest) { m.Add("member", []string{e.outsider(g).DN}) })
+	e.comparePlans("a member added to a group", true)
+	if rep, _, err := e.run(false); err != nil || !rep.Incremental {
+		t.Errorf("the run after: incremental %t, %d in scope, %v", rep.Incremental, rep.InScope, err)
+	}
+}
+
+// A group whose create landed but whose reply was lost, and that left the
+// directory before the next run, is planned as a full read plans it: the
+// run that settles the create sees it gone.
+func TestIncrementalGroupsSettleACreateOfAGroupGoneSince(t *testing.T) {
+	for _, sl := range []int{0, 100} {
+		t.Run(fmt.Sprint(sl), func(t *testing.T) {
+			e := newEnv(t, envOptions{users: 30, groups: 6, syncGroups: true, sessionlog: sl, before: func(e *env) {
+				e.cfg.LDAP.Incremental = "syncrepl"
+			}})
+			e.mustRun()
+			dn := "cn=shortlived," + e.dir.GroupsDN
+			e.addGroup(dn, e.plain(3)[2].DN)
+			e.cfg.SCIM.MaxAttempts = 1
+			e.omni.SetFaults(omnitest.Faults{Seed: 1, Methods: []string{"POST"}, LostReplyRate: 1})
+			_, _, err := e.run(false)
+			e.omni.SetFaults(omnitest.Faults{})
+			if _, ok := e.omniGroup("shortlived"); !ok || err == nil {
+				t.Fatalf("the create did not land, or the run did not fail (%v)", err)
+			}
+			e.deleteEntry(dn)
+			e.comparePlans("the group gone before the run that settles it", true)
+			e.comparePlans("the run after", true)
+		})
+	}
+}

@@ -35,7 +35,7 @@ type stateReader interface {
 	CountActiveUsers(ctx context.Context) (int, error)
 	LinkedTo(ctx context.Context, scimID string) (string, bool, error)
 	ActiveUserIDs(ctx context.Context) ([]string, error)
-	CountSkipped(ctx context.Context) (int, error)
+	SkippedAmong(ctx context.Context, ids []string) ([]string, error)
 	GroupEntries(ctx context.Context, by state.GroupEntryKey, keys []string) (map[string]identity.GroupEntry, error)
 	GroupEntryIDs(ctx context.Context) ([]string, error)
 	SkippedGroupEntries(ctx context.Context) ([]string, error)
@@ -155,11 +155,11 @@ func (d *dryStore) CountActiveUsers(ctx context.Context) (int, error) {
 	return d.Store.CountActiveUsers(ctx)
 }
 
-func (d *dryStore) CountSkipped(ctx context.Context) (int, error) {
+func (d *dryStore) SkippedAmong(ctx context.Context, ids []string) ([]string, error) {
 	if d.empty {
-		return 0, nil
+		return nil, nil
 	}
-	return d.Store.CountSkipped(ctx)
+	return d.Store.SkippedAmong(ctx, ids)
 }
 
 func (d *dryStore) ActiveUserIDs(ctx context.Context) ([]string, error) {
