@@ -32,7 +32,7 @@ func saveGroupEntries(ctx context.Context, tx pgx.Tx, full bool, entries []ident
 	logins := make([]string, 0, len(entries))
 	reasons := make([]string, 0, len(entries))
 	details := make([]string, 0, len(entries))
-	for _, e := range entries {
+	for _, e := range lastByID(entries, func(e identity.GroupEntry) string { return e.Group.ID }) {
 		g := e.Group
 		if g.ID == "" {
 			continue
@@ -51,7 +51,9 @@ func saveGroupEntries(ctx context.Context, tx pgx.Tx, full bool, entries []ident
 	}
 	var err error
 	if full {
-		_, err = tx.Exec(ctx, `DELETE FROM directory_groups`)
+		// Only the rows that changed are written: a row rewritten costs
+		// its member index entries again.
+		_, err = tx.Exec(ctx, `DELETE FROM directory_groups WHERE NOT ldap_id = ANY($1)`, ids)
 	} else if len(deleted) > 0 {
 		_, err = tx.Exec(ctx, `DELETE FROM directory_groups WHERE ldap_id = ANY($1)`, deleted)
 	}
@@ -61,11 +63,13 @@ func saveGroupEntries(ctx context.Context, tx pgx.Tx, full bool, entries []ident
 	// Arrays of arrays cannot be unnested into rows, so the member lists
 	// travel as array literals, one per row.
 	_, err = tx.Exec(ctx, `
-		INSERT INTO directory_groups (ldap_id, dn_key, name, name_key, member_dns, logins, skip_reason, skip_detail)
+		INSERT INTO directory_groups AS g (ldap_id, dn_key, name, name_key, member_dns, logins, skip_reason, skip_detail)
 		SELECT id, k, n, nk, m::text[], l::text[], r, d
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS v(id, k, n, nk, m, l, r, d)
 		ON CONFLICT (ldap_id) DO UPDATE SET dn_key = excluded.dn_key, name = excluded.name, name_key = excluded.name_key,
-			member_dns = excluded.member_dns, logins = excluded.logins, skip_reason = excluded.skip_reason, skip_detail = excluded.skip_detail`,
+			member_dns = excluded.member_dns, logins = excluded.logins, skip_reason = excluded.skip_reason, skip_detail = excluded.skip_detail
+		WHERE (g.dn_key, g.name, g.name_key, g.member_dns, g.logins, g.skip_reason, g.skip_detail) IS DISTINCT FROM
+			(excluded.dn_key, excluded.name, excluded.name_key, excluded.member_dns, excluded.logins, excluded.skip_reason, excluded.skip_detail)`,
 		ids, keys, names, nameKeys, members, logins, reasons, details)
 	return err
 }

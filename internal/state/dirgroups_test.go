@@ -153,6 +153,19 @@ func TestSavePosition(t *testing.T) {
 	if c, ok, err := s.LoadCursor(ctx, "users"); !ok || err != nil || string(c.Cookie) != "c2" || c.SourceCount != 1 {
 		t.Errorf("cursor %+v %t %v", c, ok, err)
 	}
+	// A full read again: what changed is written, what is gone removed;
+	// an entry given twice is kept once, as last given.
+	if err := s.SavePosition(ctx, Position{Users: &Snapshot[DirectoryUser]{Full: true, Entries: []DirectoryUser{
+		{ID: "u2", DNKey: "uid=b2,dc=corp", Mapped: true, Active: true},
+		{ID: "u4", DNKey: "uid=d,dc=corp"},
+		{ID: "u4", DNKey: "uid=d2,dc=corp", Mapped: true},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.DirectoryUsers(ctx, nil, []string{"u1", "u2", "u3", "u4"})
+	if len(got) != 2 || !got["u2"].Active || got["u4"].DNKey != "uid=d2,dc=corp" || !got["u4"].Mapped {
+		t.Errorf("after a second full read: %+v", got)
+	}
 	// A position that cannot be saved whole saves nothing.
 	bad := Position{Users: &Snapshot[DirectoryUser]{Entries: []DirectoryUser{{ID: "u9", DNKey: "uid=z,dc=corp"}}},
 		Cursors: []Cursor{{Name: "users", Mechanism: "nonsense", Cookie: []byte("c3"), FullReadAt: at}}}

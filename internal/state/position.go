@@ -96,19 +96,17 @@ func (s *Store) SavePosition(ctx context.Context, p Position) error {
 }
 
 func saveUserEntries(ctx context.Context, tx pgx.Tx, sn Snapshot[DirectoryUser]) error {
+	entries, deleted := lastByID(sn.Entries, func(u DirectoryUser) string { return u.ID }), sn.Deleted
 	if sn.Full {
-		if _, err := tx.Exec(ctx, `DELETE FROM directory_users`); err != nil {
+		// Only what changed since the entries kept is written: a full read
+		// of a directory that did not change writes nothing.
+		var err error
+		if entries, deleted, err = changedUserEntries(ctx, tx, entries); err != nil {
 			return err
 		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"directory_users"}, []string{"ldap_id", "dn_key", "mapped", "active"},
-			pgx.CopyFromSlice(len(sn.Entries), func(i int) ([]any, error) {
-				u := sn.Entries[i]
-				return []any{u.ID, u.DNKey, u.Mapped, u.Active}, nil
-			}))
-		return err
 	}
-	if len(sn.Deleted) > 0 {
-		if _, err := tx.Exec(ctx, `DELETE FROM directory_users WHERE ldap_id = ANY($1)`, sn.Deleted); err != nil {
+	if len(deleted) > 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM directory_users WHERE ldap_id = ANY($1)`, deleted); err != nil {
 			return err
 		}
 	}
@@ -117,14 +115,14 @@ func saveUserEntries(ctx context.Context, tx pgx.Tx, sn Snapshot[DirectoryUser])
 			return err
 		}
 	}
-	if len(sn.Entries) == 0 {
+	if len(entries) == 0 {
 		return nil
 	}
-	ids := make([]string, len(sn.Entries))
-	keys := make([]string, len(sn.Entries))
-	mapped := make([]bool, len(sn.Entries))
-	active := make([]bool, len(sn.Entries))
-	for i, u := range sn.Entries {
+	ids := make([]string, len(entries))
+	keys := make([]string, len(entries))
+	mapped := make([]bool, len(entries))
+	active := make([]bool, len(entries))
+	for i, u := range entries {
 		ids[i], keys[i], mapped[i], active[i] = u.ID, u.DNKey, u.Mapped, u.Active
 	}
 	_, err := tx.Exec(ctx, `
@@ -133,4 +131,52 @@ func saveUserEntries(ctx context.Context, tx pgx.Tx, sn Snapshot[DirectoryUser])
 		ON CONFLICT (ldap_id) DO UPDATE SET dn_key = excluded.dn_key, mapped = excluded.mapped, active = excluded.active`,
 		ids, keys, mapped, active)
 	return err
+}
+
+// lastByID keeps the last of the entries sharing an id, in order: one
+// statement may write a row once.
+func lastByID[E any](es []E, id func(E) string) []E {
+	at := make(map[string]int, len(es))
+	out := make([]E, 0, len(es))
+	for _, e := range es {
+		if i, ok := at[id(e)]; ok {
+			out[i] = e
+			continue
+		}
+		at[id(e)] = len(out)
+		out = append(out, e)
+	}
+	return out
+}
+
+// changedUserEntries compares a full read's entries with those kept: the
+// entries new or changed, and the ids kept that the read no longer has.
+func changedUserEntries(ctx context.Context, tx pgx.Tx, entries []DirectoryUser) (changed []DirectoryUser, gone []string, err error) {
+	rows, err := tx.Query(ctx, `SELECT ldap_id, dn_key, mapped, active FROM directory_users`)
+	if err != nil {
+		return nil, nil, err
+	}
+	kept := make(map[string]DirectoryUser)
+	for rows.Next() {
+		var u DirectoryUser
+		if err := rows.Scan(&u.ID, &u.DNKey, &u.Mapped, &u.Active); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		kept[u.ID] = u
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	for _, u := range entries {
+		if k, ok := kept[u.ID]; !ok || k != u {
+			changed = append(changed, u)
+		}
+		delete(kept, u.ID)
+	}
+	for id := range kept {
+		gone = append(gone, id)
+	}
+	return changed, gone, nil
 }

@@ -38,7 +38,7 @@ type groupsResult struct {
 // runs reading users and groups in full and reading only their changes
 // (best of runs), then one run after a member was added to 1% of the groups
 // (one request per group, no more).
-func groupRuns(ctx context.Context, w *world, runs int, floor float64) (groupsResult, error) {
+func groupRuns(ctx context.Context, w *world, runs int, floor float64, profileDir string) (groupsResult, error) {
 	gr := groupsResult{Groups: len(w.dir.Groups)}
 	p, err := w.child(ctx, childArgs{Config: w.groupsCfgPath, PerMinute: -1})
 	if err != nil {
@@ -51,14 +51,26 @@ func groupRuns(ctx context.Context, w *world, runs int, floor float64) (groupsRe
 	progress("%d users: %d groups created in %.1fs", w.users, gr.Groups, gr.ProvisionSeconds)
 
 	for _, full := range []bool{true, false} {
-		for range runs {
-			r, err := w.child(ctx, childArgs{Config: w.groupsCfgPath, Full: full})
+		extra := 0
+		if profileDir != "" && full {
+			extra = 1
+		}
+		for i := range runs + extra {
+			a := childArgs{Config: w.groupsCfgPath, Full: full}
+			if extra == 1 && i == 0 {
+				a = a.profiled(profileDir, "groups-", w.users)
+			}
+			r, err := w.child(ctx, a)
 			if err != nil {
 				return gr, fmt.Errorf("no-change run with groups: %w", err)
 			}
 			if r.Changes || r.GroupChanges || r.Incremental == full || r.GroupsIncremental == full {
 				return gr, fmt.Errorf("no-change run with groups (full %t): incremental %t, groups %t, changes %t/%t",
 					full, r.Incremental, r.GroupsIncremental, r.Changes, r.GroupChanges)
+			}
+			if a.CPUProfile != "" {
+				// A profiled run is slower; it does not count.
+				continue
 			}
 			secs, rss, reqs := &gr.FullSeconds, &gr.FullPeakRSSBytes, &gr.FullRequests
 			if !full {

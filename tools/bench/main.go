@@ -180,7 +180,7 @@ func benchSize(ctx context.Context, pg *pgtest.Server, users, runs int, profileD
 			return sr, err
 		}
 		sr.Incremental = inc
-		if sr.Groups, err = groupRuns(ctx, w, runs, nc.FloorSeconds); err != nil {
+		if sr.Groups, err = groupRuns(ctx, w, runs, nc.FloorSeconds, profileDir); err != nil {
 			return sr, err
 		}
 	}
