@@ -68,15 +68,21 @@ func (s *Store) DropCursor(ctx context.Context, name string) error {
 // ActiveUserIDs lists the directory ids of the active linked users: after
 // a syncrepl present phase, the ones the server did not name are gone.
 func (s *Store) ActiveUserIDs(ctx context.Context) ([]string, error) {
+	return s.queryIDs(ctx, "list active users", `SELECT ldap_id FROM users WHERE status = 'active'`)
+}
+
+// queryIDs runs a query of one text column (directory ids) and returns its
+// values; what names it in errors.
+func (s *Store) queryIDs(ctx context.Context, what, q string, args ...any) ([]string, error) {
 	ctx, cancel := withTimeout(ctx, bulkTimeout)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT ldap_id FROM users WHERE status = 'active'`)
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list active users: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, fmt.Errorf("list active users: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return ids, nil
 }

@@ -191,35 +191,15 @@ func (s *Store) GroupEntries(ctx context.Context, by GroupEntryKey, keys []strin
 // SkippedGroupEntries lists the ids of the recorded group entries a full
 // read skips: those that could not be mapped, and those sharing a name.
 func (s *Store) SkippedGroupEntries(ctx context.Context) ([]string, error) {
-	ctx, cancel := withTimeout(ctx, queryTimeout)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, `
+	return s.queryIDs(ctx, "list skipped group entries", `
 		SELECT ldap_id FROM directory_groups WHERE skip_reason <> ''
 			OR name_key IN (SELECT name_key FROM directory_groups WHERE skip_reason = '' GROUP BY name_key HAVING count(*) > 1)`)
-	if err != nil {
-		return nil, fmt.Errorf("list skipped group entries: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("list skipped group entries: %w", err)
-	}
-	return ids, nil
 }
 
 // GroupEntryIDs lists the ids of every recorded group entry: after a
 // syncrepl present phase, the ones the server did not name are gone.
 func (s *Store) GroupEntryIDs(ctx context.Context) ([]string, error) {
-	ctx, cancel := withTimeout(ctx, bulkTimeout)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT ldap_id FROM directory_groups`)
-	if err != nil {
-		return nil, fmt.Errorf("list group entries: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("list group entries: %w", err)
-	}
-	return ids, nil
+	return s.queryIDs(ctx, "list group entries", `SELECT ldap_id FROM directory_groups`)
 }
 
 // LinkedAt returns the linked users, active or not, whose DN (as last

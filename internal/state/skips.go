@@ -130,15 +130,5 @@ func (s *Store) loadSkips(ctx context.Context) (map[string]skipRow, error) {
 // count the users. Skipped entries of another scope (groups) are not among
 // its ids.
 func (s *Store) SkippedAmong(ctx context.Context, ids []string) ([]string, error) {
-	ctx, cancel := withTimeout(ctx, bulkTimeout)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ldap_id FROM skipped_entries WHERE ldap_id = ANY($1)`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("count skipped entries: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("count skipped entries: %w", err)
-	}
-	return out, nil
+	return s.queryIDs(ctx, "count skipped entries", `SELECT DISTINCT ldap_id FROM skipped_entries WHERE ldap_id = ANY($1)`, ids)
 }
