@@ -72,6 +72,8 @@ func BenchmarkNoopRun(b *testing.B) {
 			b.Logf("initial sync of %d users, limiter off: %v", users, time.Since(start).Round(time.Millisecond))
 
 			s := benchSyncer(b, w, w.Config.SCIM.RequestsPerMinute)
+			// Every run a whole read, as this benchmark is of those.
+			s.Options.FullRead = true
 			ctx := context.Background()
 			requests := 0
 			b.ReportAllocs()
