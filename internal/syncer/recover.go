@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/syncd-dev/syncd/internal/identity"
 	"github.com/syncd-dev/syncd/internal/sink"
@@ -113,4 +114,56 @@ func (r *run) settle(ctx context.Context, op state.Op, known map[string]identity
 	default:
 		return outcome{detail: "interrupted; the plan will redo it"}
 	}
+}
+
+func isGroupOp(k state.OpKind) bool { return strings.HasPrefix(string(k), "group_") }
+
+// settleGroup settles a group write an earlier run left pending. A create is
+// looked up by listing Omni's groups once and matching the name, so that a
+// group that landed is linked as syncd's own (never created twice, never
+// mistaken for an adoption); any other write is closed, and the plan redoes
+// it (a PATCH or DELETE repeats harmlessly).
+func (r *run) settleGroup(ctx context.Context, op state.Op) error {
+	ev := state.AuditEvent{RunID: r.rep.RunID, At: r.clock(), Action: "recover_" + string(op.Kind), LDAPID: op.LDAPID,
+		UserName: op.UserName, Outcome: state.AuditOK, Detail: "interrupted; the plan will redo it"}
+	var link *identity.LinkedGroup
+	if op.Kind == state.OpGroupCreate || op.Kind == state.OpGroupAdopt {
+		byName, err := r.omniGroups(ctx)
+		og, found := byName[strings.ToLower(op.UserName)]
+		var other string
+		if err == nil && found {
+			other, err = r.store.GroupLinkedTo(ctx, og.ID, op.LDAPID)
+		}
+		origin := identity.OriginCreated
+		if op.Kind == state.OpGroupAdopt {
+			origin = identity.OriginAdopted
+		}
+		switch {
+		case err != nil:
+			ev.Outcome, ev.Error = state.AuditFailed, err.Error()
+		case found && other != "":
+			ev.Outcome, ev.Error = state.AuditFailed, fmt.Sprintf("omni group %s of this name is linked to directory group %s; not linked", og.ID, other)
+		case found:
+			link = &identity.LinkedGroup{ID: op.LDAPID, SCIMID: og.ID, Name: og.DisplayName, Status: identity.GroupActive, Origin: origin}
+			op.SCIMID, ev.SCIMID = og.ID, og.ID
+			ev.Detail = "interrupted after it reached Omni; linked to the group found by name (its members are brought in line by the plan)"
+		default:
+			ev.Detail = "interrupted before it reached Omni; the plan will redo it"
+		}
+	}
+	op.Status = state.OpDone
+	if ev.Outcome == state.AuditFailed {
+		op.Status, op.Error = state.OpFailed, ev.Error
+	}
+	r.settledGroups = append(r.settledGroups, op.LDAPID)
+	if err := r.store.CompleteGroupOp(ctx, op, link, ev); err != nil {
+		r.log.Error().Err(err).Int64("op", op.ID).Str("group", op.UserName).Msg("pending group operation could not be settled; set aside")
+		return nil
+	}
+	r.log.Info().Int64("run", r.rep.RunID).Str("action", ev.Action).Str("group", op.UserName).Str("scim_id", ev.SCIMID).
+		Str("outcome", string(ev.Outcome)).Msg("pending group operation settled")
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return ctx.Err()
+	}
+	return nil
 }
