@@ -16,12 +16,12 @@ type Delta struct {
 	// empty).
 	Groups []identity.GroupEntry
 	// Deleted are the stable ids of entries deleted or moved out of scope.
+	// They may name objects that were never in scope: Active Directory's
+	// tombstones are of any object (a tombstone no longer shows its class
+	// or place), and syncprov names the entries under the base DN that
+	// changed without matching the filter; only the ids the caller knows
+	// were in scope count.
 	Deleted []string
-	// DeletedUnscoped: Deleted may hold objects that were never in scope
-	// (Active Directory tombstones of groups, computers, contacts, whose
-	// class and place a tombstone no longer shows); only those the caller
-	// knows were in scope.
-	DeletedUnscoped bool
 	// DeletionsUnknown, when set, says why deletions could not be read (the
 	// bind account may not see tombstones, say): Deleted is then empty
 	// whatever was deleted, and deletions wait for the periodic full read.

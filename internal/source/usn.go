@@ -149,7 +149,7 @@ func (d *Directory) ReadUSN(ctx context.Context, last USNMark) (*Delta, USNMark,
 	if err != nil {
 		return nil, last, err
 	}
-	delta := &Delta{Entries: sc.entries, DeletedUnscoped: true}
+	delta := &Delta{Entries: sc.entries}
 	delta.Users, delta.Skipped = col.finish()
 
 	ts, err := d.readTombstones(ctx, conn, dc.namingContext, last.HighestUSN)

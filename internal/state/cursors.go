@@ -36,12 +36,7 @@ func (s *Store) LoadCursor(ctx context.Context, name string) (c Cursor, ok bool,
 	return c, true, nil
 }
 
-// SaveCursor stores c; call it only once the run that consumed the changes
-// up to c has committed, so that a crash re-reads them.
-func (s *Store) SaveCursor(ctx context.Context, c Cursor) error {
-	return s.inTx(ctx, queryTimeout, func(tx pgx.Tx) error { return saveCursor(ctx, tx, c) })
-}
-
+// saveCursor stores c in tx (see SavePosition).
 func saveCursor(ctx context.Context, tx pgx.Tx, c Cursor) error {
 	_, err := tx.Exec(ctx, `
 		INSERT INTO read_cursors (name, mechanism, cookie, full_read_at, source_count)

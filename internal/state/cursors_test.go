@@ -18,7 +18,7 @@ func TestCursorsAndChangedUsers(t *testing.T) {
 	}
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	c := Cursor{Name: "users", Mechanism: "syncrepl", Cookie: []byte("rid=000,csn=1"), FullReadAt: at, SourceCount: 42}
-	if err := s.SaveCursor(ctx, c); err != nil {
+	if err := s.SavePosition(ctx, Position{Cursors: []Cursor{c}}); err != nil {
 		t.Fatal(err)
 	}
 	got, ok, err := s.LoadCursor(ctx, "users")

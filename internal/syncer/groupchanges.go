@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -100,7 +101,7 @@ func (r *run) readChangedGroups(ctx context.Context, gs GroupChangeSource, rd *r
 	if err != nil {
 		return diff.GroupRead{}, err
 	}
-	old, err := r.store.GroupEntries(ctx, state.ByID, slices.Concat(keys(changed), keys(gc.deleted), r.settledGroups, skippedNow))
+	old, err := r.store.GroupEntries(ctx, state.ByID, slices.Concat(slices.Sorted(maps.Keys(changed)), slices.Sorted(maps.Keys(gc.deleted)), r.settledGroups, skippedNow))
 	if err != nil {
 		return diff.GroupRead{}, err
 	}
@@ -122,7 +123,7 @@ func (r *run) readChangedGroups(ctx context.Context, gs GroupChangeSource, rd *r
 	for _, sk := range rd.res.Skipped {
 		seeds = append(seeds, sk.DN)
 	}
-	named := slices.Concat(userIDs(rd), skippedIDs(rd), keys(rd.deleted))
+	named := slices.Concat(userIDs(rd.res), skippedIDs(rd.res), slices.Sorted(maps.Keys(rd.deleted)))
 	was, err := r.store.DirectoryUsers(ctx, nil, named)
 	if err != nil {
 		return diff.GroupRead{}, err
@@ -149,23 +150,25 @@ func (r *run) readChangedGroups(ctx context.Context, gs GroupChangeSource, rd *r
 		return diff.GroupRead{}, err
 	}
 	names := make([]string, 0, len(w.pool)+len(old))
-	for _, e := range slices.Concat(values(w.pool), values(old)) {
-		names = append(names, strings.ToLower(e.Group.Name))
+	for _, m := range []map[string]identity.GroupEntry{w.pool, old} {
+		for _, e := range m {
+			names = append(names, strings.ToLower(e.Group.Name))
+		}
 	}
 	if err := w.sameName(ctx, names); err != nil {
 		return diff.GroupRead{}, err
 	}
-	out := keys(w.pool)
+	out := slices.Sorted(maps.Keys(w.pool))
 	if err := w.down(ctx); err != nil {
 		return diff.GroupRead{}, err
 	}
-	groups, skipped := gs.FlattenGroups(values(w.pool))
+	groups, skipped := gs.FlattenGroups(slices.Collect(maps.Values(w.pool)))
 	isOut := setOf(out)
 	groups = slices.DeleteFunc(groups, func(g identity.Group) bool { return !isOut[g.ID] })
 	skipped = slices.DeleteFunc(skipped, func(sk identity.Skipped) bool { return !isOut[sk.ID] })
 	gc.ids = out
 	// The count the guards judge: what a full read would count now.
-	count, err := r.store.CountGroupEntries(ctx, delta.Groups, keys(gc.deleted))
+	count, err := r.store.CountGroupEntries(ctx, delta.Groups, slices.Sorted(maps.Keys(gc.deleted)))
 	if err != nil {
 		return diff.GroupRead{}, err
 	}
@@ -308,7 +311,7 @@ func (w *groupWalk) down(ctx context.Context) error {
 // (d), and the linked users at the remaining DNs.
 func (r *run) partialGroupInput(ctx context.Context, in *diff.GroupInput, d diff.Decision) (map[string]identity.LinkedGroup, error) {
 	gc := r.gsync
-	known, err := r.store.LoadChangedGroups(ctx, slices.Concat(gc.ids, keys(gc.deleted)))
+	known, err := r.store.LoadChangedGroups(ctx, slices.Concat(gc.ids, slices.Sorted(maps.Keys(gc.deleted))))
 	if err != nil {
 		return nil, err
 	}
@@ -379,40 +382,22 @@ func (r *run) partialGroupInput(ctx context.Context, in *diff.GroupInput, d diff
 	return known, nil
 }
 
-func userIDs(rd *read) []string {
-	ids := make([]string, 0, len(rd.res.Users))
-	for _, u := range rd.res.Users {
+func userIDs(res *source.Result) []string {
+	ids := make([]string, 0, len(res.Users))
+	for _, u := range res.Users {
 		ids = append(ids, u.ID)
 	}
 	return ids
 }
 
-func skippedIDs(rd *read) []string {
+func skippedIDs(res *source.Result) []string {
 	var ids []string
-	for _, sk := range rd.res.Skipped {
+	for _, sk := range res.Skipped {
 		if sk.ID != "" {
 			ids = append(ids, sk.ID)
 		}
 	}
 	return ids
-}
-
-// keys returns m's keys, sorted.
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func values[V any](m map[string]V) []V {
-	out := make([]V, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
 }
 
 func setOf(xs []string) map[string]bool {
@@ -448,7 +433,7 @@ func (r *run) savePosition(ctx context.Context) error {
 	var p state.Position
 	if gs := r.gsync; gs != nil && r.groupRead.Enabled && r.groupRead.Incomplete == "" && r.read != nil && r.read.cursor != nil {
 		p.Users = r.userEntries()
-		p.Groups = &state.Snapshot[identity.GroupEntry]{Full: gs.full, Entries: gs.entries, Deleted: keys(gs.deleted)}
+		p.Groups = &state.Snapshot[identity.GroupEntry]{Full: gs.full, Entries: gs.entries, Deleted: slices.Sorted(maps.Keys(gs.deleted))}
 		p.Cursors = append(p.Cursors, gs.cursor)
 	}
 	if r.read != nil && r.read.cursor != nil {
@@ -481,7 +466,7 @@ func (r *run) userEntries() *state.Snapshot[state.DirectoryUser] {
 		}
 	}
 	if r.read.partial {
-		sn.Deleted = keys(r.read.deleted)
+		sn.Deleted = slices.Sorted(maps.Keys(r.read.deleted))
 	}
 	return sn
 }

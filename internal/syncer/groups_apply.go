@@ -158,17 +158,19 @@ func (r *run) adoptable(ctx context.Context, g identity.Group) (sink.Group, bool
 	if !ok {
 		return sink.Group{}, false
 	}
-	for id, k := range r.knownGroups {
-		if k.SCIMID == og.ID && id != g.ID && k.Status == identity.GroupActive {
-			return sink.Group{}, false
+	if r.fromOmni {
+		// A dry run without state: the groups matched by name are all.
+		for id, k := range r.knownGroups {
+			if k.SCIMID == og.ID && id != g.ID {
+				return sink.Group{}, false
+			}
 		}
+		return og, true
 	}
-	if r.gsync != nil && !r.gsync.full {
-		// An incremental run loaded only some linked groups: ask the
-		// state. Unsure is linked: no adoption on a guess.
-		if other, err := r.store.GroupLinkedTo(ctx, og.ID, g.ID); err != nil || other != "" {
-			return sink.Group{}, false
-		}
+	// The state knows every link, this run's included, whatever the run
+	// loaded. Unsure is linked: no adoption on a guess.
+	if other, err := r.store.GroupLinkedTo(ctx, og.ID, g.ID); err != nil || other != "" {
+		return sink.Group{}, false
 	}
 	return og, true
 }

@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -30,13 +31,12 @@ const cursorName = "users"
 type read struct {
 	res *source.Result
 	// partial: res holds only what changed; deleted are the ids gone,
-	// which may name objects never in scope; uncounted, when the count
-	// has yet to lose the linked users among them.
-	partial   bool
-	deleted   map[string]bool
-	uncounted bool
+	// which may name objects never in scope.
+	partial bool
+	deleted map[string]bool
 	// present, after a syncrepl present phase, are the ids of every entry
-	// in scope.
+	// in scope (and the count is final); without one, the count has yet
+	// to lose the linked users among the deleted.
 	present []string
 	// count is the users in scope: counted by a full read, carried forward
 	// by an incremental one.
@@ -189,7 +189,6 @@ func (r *run) incremental(ctx context.Context, mech string, cur state.Cursor, de
 	// added since count from the next full read, as an incremental read
 	// cannot tell a new entry from one it never linked.
 	count := cur.SourceCount
-	uncounted := !delta.PresentPhase
 	if delta.PresentPhase {
 		present := make(map[string]bool, len(delta.Present)+len(delta.Users))
 		for _, id := range delta.Present {
@@ -209,7 +208,7 @@ func (r *run) incremental(ctx context.Context, mech string, cur state.Cursor, de
 		}
 		// A present phase names every entry in scope: those not skipped
 		// are the users (the skips recorded among them, and this read's).
-		recorded, err := r.store.SkippedAmong(ctx, keys(present))
+		recorded, err := r.store.SkippedAmong(ctx, slices.Collect(maps.Keys(present)))
 		if err != nil {
 			return nil, err
 		}
@@ -227,10 +226,10 @@ func (r *run) incremental(ctx context.Context, mech string, cur state.Cursor, de
 	res := &source.Result{Users: delta.Users, Skipped: delta.Skipped, Entries: delta.Entries}
 	next := cur
 	next.Cookie = cookie
-	rd := &read{res: res, partial: true, deleted: deleted, uncounted: uncounted, cursor: &next, count: max(count, 0)}
+	rd := &read{res: res, partial: true, deleted: deleted, cursor: &next, count: max(count, 0)}
 	if delta.PresentPhase {
 		// Never nil, even when nothing is present.
-		rd.present = append([]string{}, slices.Concat(delta.Present, userIDs(&read{res: res}), skippedIDs(&read{res: res}))...)
+		rd.present = append([]string{}, slices.Concat(delta.Present, userIDs(res), skippedIDs(res))...)
 	}
 	return rd, nil
 }
@@ -265,7 +264,7 @@ func (r *run) loadPartial(ctx context.Context, rd *read) (known, holders map[str
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("load state: %w", err)
 	}
-	if rd.uncounted {
+	if rd.present == nil {
 		// Only the linked users among the ids deleted, whatever their
 		// state, were counted in scope.
 		for id := range rd.deleted {
