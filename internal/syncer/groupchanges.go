@@ -42,6 +42,55 @@ type groupSync struct {
 	ids []string
 }
 
+// groupChangesRead is the groups' changes an incremental run read before
+// the users', or why they could not be read.
+type groupChangesRead struct {
+	delta  *source.Delta
+	cookie []byte
+	failed string
+}
+
+// groupChangesFirst reads the groups' changes when p reads incrementally
+// with the groups through the mechanism, before the users: a directory
+// that cannot say what changed in them makes the whole run a full one (p
+// is changed so). A failed read spoils only the groups.
+func (r *run) groupChangesFirst(ctx context.Context, p *readPlan) groupChangesRead {
+	var g groupChangesRead
+	if !p.incremental || p.groups == nil {
+		return g
+	}
+	delta, cookie, err := p.groups.ReadGroupChanges(ctx, p.mech, p.gcur.Cookie)
+	switch {
+	case err != nil:
+		r.log.Error().Err(err).Msg("read directory group changes; no member is removed and no group deleted this run")
+		g.failed = "group read failed: " + err.Error()
+	case delta.FullReadNeeded:
+		r.log.Info().Str("mechanism", p.mech).Msg("the directory cannot say what changed in the groups; reading in full")
+		p.incremental, p.why = false, "the directory asked for a full read of the groups"
+	case delta.Incomplete != "":
+		g.failed = "group changes incomplete: " + delta.Incomplete
+	default:
+		g.delta, g.cookie = delta, cookie
+	}
+	return g
+}
+
+// readGroupsBeforeState reads the groups as the users were read: in full
+// (through the mechanism when it serves them) after a full read of the
+// users, and nothing yet after an incremental one, whose groups are worked
+// out once the users' state is loaded (readChangedGroups).
+func (r *run) readGroupsBeforeState(ctx context.Context, p readPlan, rd *read, g groupChangesRead) diff.GroupRead {
+	switch {
+	case p.groups == nil:
+		return r.readGroups(ctx)
+	case !rd.partial:
+		return r.readAllGroups(ctx, p.groups, p.mech)
+	case g.failed != "":
+		return diff.GroupRead{Enabled: true, Incomplete: g.failed}
+	}
+	return diff.GroupRead{}
+}
+
 // readAllGroups reads every group entry through the mechanism, so that the
 // next runs can read only what changed. It falls back to a plain read when
 // that fails.
@@ -176,134 +225,6 @@ func (r *run) readChangedGroups(ctx context.Context, gs GroupChangeSource, rd *r
 	return diff.GroupRead{Enabled: true, Groups: groups, Skipped: skipped}, nil
 }
 
-// groupWalk gathers the group entries an incremental run flattens: pool,
-// with the changed entries in place of their stored ones and the deleted
-// ones left out.
-type groupWalk struct {
-	r       *run
-	changed map[string]identity.GroupEntry
-	deleted map[string]bool
-	pool    map[string]identity.GroupEntry
-	// seen are the DNs (normalized) already walked from.
-	seen map[string]bool
-}
-
-// add puts the current form of group id in the pool, and reports whether
-// it is new there.
-func (w *groupWalk) add(id string, stored identity.GroupEntry) bool {
-	if _, ok := w.pool[id]; ok || w.deleted[id] {
-		return false
-	}
-	e := stored
-	if c, ok := w.changed[id]; ok {
-		e = c
-	}
-	w.pool[id] = e
-	return true
-}
-
-// fresh normalizes dns and keeps those not walked from yet.
-func (w *groupWalk) fresh(dns []string) []string {
-	var out []string
-	for _, dn := range dns {
-		if dn == "" {
-			continue
-		}
-		k := identity.NormalizeDN(dn)
-		if !w.seen[k] {
-			w.seen[k] = true
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-// up adds the groups listing any of dns as a member, and the groups
-// listing those, to the top.
-func (w *groupWalk) up(ctx context.Context, dns []string) error {
-	for frontier := w.fresh(dns); len(frontier) > 0; {
-		found, err := w.r.store.GroupEntries(ctx, state.ByMember, frontier)
-		if err != nil {
-			return err
-		}
-		in := setOf(frontier)
-		for id, e := range w.changed {
-			if slices.ContainsFunc(e.Group.MemberDNs, func(dn string) bool { return in[identity.NormalizeDN(dn)] }) {
-				found[id] = e
-			}
-		}
-		var next []string
-		for id, e := range found {
-			if w.add(id, e) {
-				next = append(next, e.Group.DN, w.pool[id].Group.DN)
-			}
-		}
-		frontier = w.fresh(next)
-	}
-	return nil
-}
-
-// sameName adds the groups that share a name with the pool's, or with a
-// changed or deleted group's former name.
-func (w *groupWalk) sameName(ctx context.Context, names []string) error {
-	slices.Sort(names)
-	found, err := w.r.store.GroupEntries(ctx, state.ByName, slices.Compact(names))
-	if err != nil {
-		return err
-	}
-	for id, e := range found {
-		w.add(id, e)
-	}
-	in := setOf(names)
-	for id, e := range w.changed {
-		if in[strings.ToLower(e.Group.Name)] {
-			w.add(id, e)
-		}
-	}
-	return nil
-}
-
-// down adds the member groups of the pool's groups, to the bottom, so that
-// each can be flattened.
-func (w *groupWalk) down(ctx context.Context) error {
-	byDN := make(map[string]string, len(w.changed))
-	for id, e := range w.changed {
-		byDN[identity.NormalizeDN(e.Group.DN)] = id
-	}
-	w.seen = map[string]bool{}
-	var start []string
-	for _, e := range w.pool {
-		w.seen[identity.NormalizeDN(e.Group.DN)] = true
-		start = append(start, e.Group.MemberDNs...)
-	}
-	for frontier := w.fresh(start); len(frontier) > 0; {
-		found, err := w.r.store.GroupEntries(ctx, state.ByDN, frontier)
-		if err != nil {
-			return err
-		}
-		for id := range found {
-			// A changed group is found at its DN now, below, not at the
-			// one stored.
-			if _, ok := w.changed[id]; ok {
-				delete(found, id)
-			}
-		}
-		for _, dn := range frontier {
-			if id, ok := byDN[dn]; ok {
-				found[id] = w.changed[id]
-			}
-		}
-		var next []string
-		for id, e := range found {
-			if w.add(id, e) {
-				next = append(next, w.pool[id].Group.MemberDNs...)
-			}
-		}
-		frontier = w.fresh(next)
-	}
-	return nil
-}
-
 // partialGroupInput fills what an incremental run's group plan needs beyond
 // the read: the linked groups concerned, the counts over every linked
 // group, and the members resolved as a full read would resolve them: from
@@ -415,58 +336,4 @@ func (r *run) groupCount() int {
 		return r.gsync.cursor.SourceCount
 	}
 	return len(r.groupRead.Groups)
-}
-
-// savePosition stores where the next run's reads resume, in one
-// transaction: with groups read through the mechanism, the user and group
-// entries this run read, then the groups' cursor and the users'.
-func (r *run) savePosition(ctx context.Context) error {
-	if err := r.lock.Alive(ctx); err != nil {
-		return err
-	}
-	if r.groupsByMech && r.gsync == nil {
-		// The groups were to be read through the mechanism and were not:
-		// the entries kept would not follow the users' cursor, so neither
-		// moves, and the next run reads the same changes again.
-		return nil
-	}
-	var p state.Position
-	if gs := r.gsync; gs != nil && r.groupRead.Enabled && r.groupRead.Incomplete == "" && r.read != nil && r.read.cursor != nil {
-		p.Users = r.userEntries()
-		p.Groups = &state.Snapshot[identity.GroupEntry]{Full: gs.full, Entries: gs.entries, Deleted: slices.Sorted(maps.Keys(gs.deleted))}
-		p.Cursors = append(p.Cursors, gs.cursor)
-	}
-	if r.read != nil && r.read.cursor != nil {
-		p.Cursors = append(p.Cursors, *r.read.cursor)
-		if p.Users == nil {
-			// The user entries kept no longer follow the users' cursor:
-			// the groups, when next read through the mechanism, start
-			// with a full read.
-			p.Drop = []string{groupCursorName}
-		}
-	}
-	if len(p.Cursors) == 0 {
-		return nil
-	}
-	return r.store.SavePosition(ctx, p)
-}
-
-// userEntries are the user entries as this run decided them, to keep with
-// the position: every one after a full read, the changed and deleted ones
-// after an incremental read (and, after a present phase, only those
-// present are left).
-func (r *run) userEntries() *state.Snapshot[state.DirectoryUser] {
-	sn := &state.Snapshot[state.DirectoryUser]{Full: !r.read.partial, Present: r.read.present}
-	for _, u := range r.desired {
-		sn.Entries = append(sn.Entries, state.DirectoryUser{ID: u.ID, DNKey: identity.NormalizeDN(u.DN), Mapped: true, Active: u.Active})
-	}
-	for _, sk := range r.rep.Skipped {
-		if sk.ID != "" {
-			sn.Entries = append(sn.Entries, state.DirectoryUser{ID: sk.ID, DNKey: identity.NormalizeDN(sk.DN)})
-		}
-	}
-	if r.read.partial {
-		sn.Deleted = slices.Sorted(maps.Keys(r.read.deleted))
-	}
-	return sn
 }

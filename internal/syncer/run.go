@@ -15,7 +15,6 @@ import (
 	"github.com/syncd-dev/syncd/internal/diff"
 	"github.com/syncd-dev/syncd/internal/identity"
 	"github.com/syncd-dev/syncd/internal/sink"
-	"github.com/syncd-dev/syncd/internal/source"
 	"github.com/syncd-dev/syncd/internal/state"
 )
 
@@ -109,26 +108,7 @@ func (r *run) do(ctx context.Context) error {
 		return err
 	}
 	r.groupsByMech = rp.groups != nil
-	// The groups' changes first: a directory that cannot say what changed
-	// in them makes the whole run a full one.
-	var (
-		gdelta  *source.Delta
-		gcookie []byte
-		gfailed string
-	)
-	if rp.incremental && rp.groups != nil {
-		gdelta, gcookie, err = rp.groups.ReadGroupChanges(ctx, rp.mech, rp.gcur.Cookie)
-		switch {
-		case err != nil:
-			r.log.Error().Err(err).Msg("read directory group changes; no member is removed and no group deleted this run")
-			gfailed = "group read failed: " + err.Error()
-		case gdelta.FullReadNeeded:
-			r.log.Info().Str("mechanism", rp.mech).Msg("the directory cannot say what changed in the groups; reading in full")
-			rp.incremental, rp.why = false, "the directory asked for a full read of the groups"
-		case gdelta.Incomplete != "":
-			gfailed = "group changes incomplete: " + gdelta.Incomplete
-		}
-	}
+	gch := r.groupChangesFirst(ctx, &rp)
 	// The last good run's count: the baseline of the guards, and the size
 	// a full read can expect.
 	lastGood := -1
@@ -158,15 +138,7 @@ func (r *run) do(ctx context.Context) error {
 	r.sourceRead = true
 	r.rep.Entries, r.rep.Incomplete, r.rep.Incremental = res.Entries, res.Incomplete, rd.partial
 	r.metrics.observeSource(res)
-	var groupRead diff.GroupRead
-	switch {
-	case gfailed != "":
-		groupRead = diff.GroupRead{Enabled: true, Incomplete: gfailed}
-	case rp.groups != nil && !rd.partial:
-		groupRead = r.readAllGroups(ctx, rp.groups, rp.mech)
-	case rp.groups == nil:
-		groupRead = r.readGroups(ctx)
-	}
+	groupRead := r.readGroupsBeforeState(ctx, rp, rd, gch)
 
 	var (
 		known, holders map[string]identity.Linked
@@ -187,10 +159,10 @@ func (r *run) do(ctx context.Context) error {
 		return err
 	}
 	r.known = known
-	if rd.partial && rp.groups != nil && gfailed == "" {
+	if rd.partial && rp.groups != nil && gch.failed == "" {
 		// What the changes can alter in the groups, once the users they
 		// name are loaded.
-		if groupRead, err = r.readChangedGroups(ctx, rp.groups, rd, gdelta, rp.gcur, gcookie); err != nil {
+		if groupRead, err = r.readChangedGroups(ctx, rp.groups, rd, gch.delta, rp.gcur, gch.cookie); err != nil {
 			return err
 		}
 	}
